@@ -1,0 +1,84 @@
+# libxenlight (event core) in Rust. See README.md.
+#   make            build build/libxenlight.so.4.17 and build/libxentoollog.so.1
+#   make demo       build and run the demo
+#   make test       cargo tests + every C test; last line "N passed, N failed"
+#   make install PREFIX=/usr/local
+
+CARGO   ?= cargo
+CC      ?= gcc
+PREFIX  ?= /usr/local
+B       := build
+PROFILE ?= release
+CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+RLIB_DIR := target/$(PROFILE)
+
+CFLAGS_T := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -Iinclude
+LDFLAGS_T := -L$(B) -Wl,-rpath,$(CURDIR)/$(B) -lxenlight -lxentoollog -lpthread
+
+XL_SO   := $(B)/libxenlight.so.4.17.0
+XTL_SO  := $(B)/libxentoollog.so.1.0
+HEADERS := libxl_event.h $(wildcard include/*.h)
+RUST_SRC := $(shell find src -name '*.rs' -o -name '*.c' -o -name '*.map') Cargo.toml build.rs
+
+C_TESTS := $(patsubst c-tests/%.c,$(B)/c-tests/%,$(wildcard c-tests/test_*.c))
+
+.PHONY: all lib demo test cargo-test c-tests install clean
+all: lib
+lib: $(B)/libxenlight.so $(B)/libxentoollog.so
+
+$(RLIB_DIR)/libxenlight.a: $(RUST_SRC) $(HEADERS)
+	$(CARGO) build $(CARGO_PROFILE_FLAG) --lib
+
+# The shipped library is linked from the staticlib so that every exported
+# symbol carries Xen's version node (rustc's cdylib would impose its own).
+$(XL_SO): $(RLIB_DIR)/libxenlight.a src/ffi/xenlight.map
+	@mkdir -p $(B)
+	$(CC) -shared -o $@ -Wl,--whole-archive $< -Wl,--no-whole-archive \
+	    -Wl,--version-script=src/ffi/xenlight.map -Wl,-soname,libxenlight.so.4.17 \
+	    -Wl,--gc-sections -Wl,-z,relro,-z,now -lpthread -ldl -lm
+$(B)/libxenlight.so: $(XL_SO)
+	ln -sf libxenlight.so.4.17.0 $(B)/libxenlight.so.4.17
+	ln -sf libxenlight.so.4.17 $(B)/libxenlight.so
+
+$(XTL_SO): src/xtl/xentoollog.c src/xtl/xentoollog.map include/xentoollog.h
+	@mkdir -p $(B)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -Iinclude -shared \
+	    -Wl,-soname,libxentoollog.so.1 -Wl,--version-script=src/xtl/xentoollog.map \
+	    -o $@ src/xtl/xentoollog.c
+$(B)/libxentoollog.so: $(XTL_SO)
+	ln -sf libxentoollog.so.1.0 $(B)/libxentoollog.so.1
+	ln -sf libxentoollog.so.1 $(B)/libxentoollog.so
+
+$(B)/c-tests/%: c-tests/%.c c-tests/harness.h $(HEADERS) | lib
+	@mkdir -p $(B)/c-tests
+	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
+
+$(B)/demo: c-tests/demo.c $(HEADERS) | lib
+	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
+
+demo: $(B)/demo
+	./$(B)/demo
+
+cargo-test:
+	$(CARGO) test $(CARGO_PROFILE_FLAG)
+
+c-tests: lib $(C_TESTS)
+	sh c-tests/run.sh $(B)
+
+test: lib $(C_TESTS)
+	sh c-tests/test-all.sh $(B)
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(XL_SO) $(XTL_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libxenlight.so.4.17.0 $(DESTDIR)$(PREFIX)/lib/libxenlight.so.4.17
+	ln -sf libxenlight.so.4.17 $(DESTDIR)$(PREFIX)/lib/libxenlight.so
+	ln -sf libxentoollog.so.1.0 $(DESTDIR)$(PREFIX)/lib/libxentoollog.so.1
+	ln -sf libxentoollog.so.1 $(DESTDIR)$(PREFIX)/lib/libxentoollog.so
+	install -m 644 libxl_event.h include/*.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|' xenlight.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xenlight.pc
+	sed 's|@PREFIX@|$(PREFIX)|' xentoollog.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xentoollog.pc
+
+clean:
+	rm -rf $(B)
+	$(CARGO) clean

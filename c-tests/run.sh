@@ -1,0 +1,29 @@
+#!/bin/sh
+# run.sh BUILDDIR [WRAPPER...]
+# Runs every C test binary BUILDDIR/c-tests/test_* (two at a time),
+# optionally under WRAPPER (e.g. valgrind), prints each one's output and
+# a summary line "c-tests: N passed, N failed". A binary that exits
+# non-zero without any FAIL line (crash, hang killed by its watchdog or by
+# the outer timeout) counts as one failure.
+set -u
+b=$1; shift
+out=$b/c-results
+rm -rf "$out"; mkdir -p "$out"
+ls "$b"/c-tests/test_* 2>/dev/null | grep -v '\.' | \
+  xargs -P 2 -I{} sh -c '
+    t={}; n=$(basename "$t"); o='"$out"'/$n.out
+    timeout -k 5 240 "$@" "$t" >"$o" 2>"$o.err"; rc=$?
+    if [ $rc -ne 0 ] && ! grep -q "^FAIL" "$o"; then
+        echo "FAIL $n: exited with status $rc (crash or hang); stderr tail:" >>"$o"
+        tail -5 "$o.err" | sed "s/^/    /" >>"$o"
+    fi
+    echo "$rc" >"$o.rc"' sh "$@"
+pass=0; fail=0
+for o in "$out"/*.out; do
+    [ -e "$o" ] || continue
+    cat "$o"
+    p=$(grep -c '^PASS' "$o"); f=$(grep -c '^FAIL' "$o")
+    pass=$((pass + p)); fail=$((fail + f))
+done
+echo "c-tests: $pass passed, $fail failed"
+[ $fail -eq 0 ]

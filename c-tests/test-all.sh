@@ -1,0 +1,33 @@
+#!/bin/sh
+# test-all.sh BUILDDIR: what `make test` runs. Cargo's unit tests, every C
+# test, the layout comparison against Debian's libxen-dev headers and the
+# binary drop-in proof; ends with one line "N passed, N failed".
+set -u
+b=$1
+top=$(cd "$(dirname "$0")/.." && pwd)
+pass=0; fail=0
+add() { pass=$((pass + $1)); fail=$((fail + $2)); }
+
+echo "== cargo test"
+cargo test --release 2>&1 | tee "$b/cargo-test.out" | grep -E '^(test result|failures:|---- |thread )' 
+cp=$(grep '^test result' "$b/cargo-test.out" | sed 's/.* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+cf=$(grep '^test result' "$b/cargo-test.out" | sed 's/.* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/' | awk '{s+=$1} END {print s+0}')
+if ! grep -q '^test result' "$b/cargo-test.out"; then
+    echo "FAIL cargo-test: cargo test did not run (build error?)"; tail -20 "$b/cargo-test.out"; cf=$((cf + 1))
+fi
+add "$cp" "$cf"
+
+echo "== C tests"
+sh "$top/c-tests/run.sh" "$b" | tee "$b/c-tests.out" | grep -v '^c-tests:'
+add "$(grep -c '^PASS' "$b/c-tests.out")" "$(grep -c '^FAIL' "$b/c-tests.out")"
+
+echo "== layout vs Debian libxen-dev"
+if sh "$top/c-tests/layout_compare.sh" "$b/layout" > "$b/layout.out" 2>&1; then add 1 0; else add 0 1; fi
+grep -E '^(PASS|FAIL)' "$b/layout.out" || tail -20 "$b/layout.out"
+
+echo "== drop-in proof (Debian-built program, our library)"
+if sh "$top/c-tests/dropin.sh" "$b" "$b/dropin" > "$b/dropin.out" 2>&1; then add 1 0; else add 0 1; fi
+grep -E '^(PASS|FAIL)' "$b/dropin.out" || tail -20 "$b/dropin.out"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,534 @@
+//! Asynchronous operations (libxl's `libxl__ao`).
+//!
+//! An operation's initiator calls, in this order:
+//! `ao_create` → set up sources (`ev_fd_register`, `ev_time_register_*`,
+//! `ao_abortable_register`, ...) → `ao_inprogress` (or `ao_create_fail` if
+//! setup failed). Later, exactly once, some callback calls `ao_complete`.
+//!
+//! The three modes (`libxl_asyncop_how`):
+//! * synchronous (`ao_how == NULL`): the ao owns a poller and
+//!   `ao_inprogress` runs the event loop on it until the ao is complete,
+//!   then returns the ao's rc;
+//! * callback: completion queues the application's callback, run after the
+//!   lock is released;
+//! * for_event: completion queues an `OPERATION_COMPLETE` event.
+//!
+//! Invariants:
+//! * An ao is *in progress* from `ao_create` until `ao_complete`; only then
+//!   can `libxl_ao_abort` find it, through an index keyed like `ao_how`
+//!   (O(1) lookup).
+//! * Completion is reported once every progress report has been delivered
+//!   (`progress_outstanding == 0`); the ao is freed once its completion has
+//!   been reported and neither the initiator nor an abort is using it.
+//! * Sources registered with an owning ao are deregistered when it
+//!   completes, so no source outlives its operation.
+//! * Aborting runs every abortable's callback with `ERROR_ABORTED`;
+//!   registering an abortable on an aborting ao fails with `ERROR_ABORTED`.
+//! * Nested aos share their root's abort state and must all be freed before
+//!   the root completes.
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::egc::Egc;
+use crate::ev::fd::EvFd;
+use crate::ev::time::EvTime;
+use crate::event::{Event, EventKind};
+use crate::poller::PollerId;
+use crate::rc::{Rc, ERROR_ABORTED, ERROR_FAIL, ERROR_NOTFOUND};
+use crate::token::{Slab, Token};
+
+pub type AoId = Token;
+pub type AbrtId = Token;
+
+/// The application's completion callback, already bound to its arguments.
+pub type AppRcFn = Box<dyn FnOnce(Rc) + Send>;
+
+/// How `libxl_ao_abort` names an operation: exactly the fields libxl
+/// compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AbortKey {
+    /// `ao_how == NULL`.
+    Sync,
+    /// `callback != NULL`: (callback address, for_callback).
+    Callback(usize, usize),
+    /// `callback == NULL`: for_event.
+    Event(u64),
+}
+
+/// `libxl_asyncop_how`, converted.
+pub enum AoHow {
+    Sync,
+    Callback { cb: AppRcFn, key: AbortKey },
+    ForEvent(u64),
+}
+
+/// `libxl_asyncprogress_how`, converted.
+#[derive(Clone)]
+pub enum AopHow {
+    Discard,
+    ForEvent(u64),
+    Callback { for_event: u64, cb: Arc<dyn Fn(Event) + Send + Sync> },
+}
+
+enum Mode {
+    Sync { poller: Option<PollerId> },
+    Callback(Option<AppRcFn>),
+    ForEvent(u64),
+    /// A nested ao: reports nothing itself.
+    Nested,
+}
+
+/// A source the ao owns (released when it completes).
+#[derive(Clone, Copy, Debug)]
+pub enum Owned {
+    Fd(EvFd),
+    Time(EvTime),
+    Abortable(AbrtId),
+}
+
+/// What aborting does for one abortable.
+pub enum AbortAction {
+    Callback(Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>),
+    /// Fire this timeout early with `ERROR_ABORTED`.
+    Time(EvTime),
+}
+
+struct Abortable {
+    root: AoId,
+    action: AbortAction,
+}
+
+pub struct AoEntry {
+    mode: Mode,
+    key: Option<AbortKey>,
+    pub domid: u32,
+    /// Between `ao_create` and `ao_inprogress`.
+    constructing: bool,
+    complete: bool,
+    /// Completion has been (or is being) reported.
+    notified: bool,
+    aborting: bool,
+    rc: Rc,
+    /// Users that keep the ao alive (initiator, an abort in progress).
+    manip: u32,
+    abortables: Vec<AbrtId>,
+    progress_outstanding: u32,
+    nested_root: Option<AoId>,
+    nested_progeny: u32,
+    owned: Vec<Owned>,
+}
+
+#[derive(Default)]
+pub struct AoRegistry {
+    slab: Slab<AoEntry>,
+    inprogress: HashMap<AbortKey, VecDeque<AoId>>,
+    abortables: Slab<Abortable>,
+}
+
+impl AoRegistry {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Aos in progress (created, not yet complete).
+    pub fn inprogress_count(&self) -> usize {
+        self.inprogress.values().map(VecDeque::len).sum()
+    }
+
+    pub fn ids(&self) -> Vec<AoId> {
+        self.slab.tokens()
+    }
+
+    fn get(&self, ao: AoId) -> &AoEntry {
+        self.slab.get(ao).expect("ao handle used after the ao was freed")
+    }
+
+    fn get_mut(&mut self, ao: AoId) -> &mut AoEntry {
+        self.slab.get_mut(ao).expect("ao handle used after the ao was freed")
+    }
+
+    fn root_of(&self, ao: AoId) -> AoId {
+        self.get(ao).nested_root.unwrap_or(ao)
+    }
+
+    fn index_remove(&mut self, ao: AoId) {
+        let Some(key) = self.slab.get(ao).and_then(|e| e.key) else { return };
+        if let Some(q) = self.inprogress.get_mut(&key) {
+            if let Some(pos) = q.iter().position(|&a| a == ao) {
+                q.remove(pos);
+            }
+            if q.is_empty() {
+                self.inprogress.remove(&key);
+            }
+        }
+    }
+
+    fn work_outstanding(&self, ao: AoId) -> bool {
+        let e = self.get(ao);
+        !e.complete || e.progress_outstanding > 0
+    }
+
+    /// Drops every ao (for `libxl_ctx_free`); returns how many were still
+    /// in progress.
+    pub fn discard_all(&mut self) -> usize {
+        let n = self.inprogress_count();
+        self.inprogress.clear();
+        for ao in self.slab.tokens() {
+            self.slab.remove(ao);
+        }
+        for a in self.abortables.tokens() {
+            self.abortables.remove(a);
+        }
+        n
+    }
+}
+
+impl Egc<'_> {
+    /// Starts an ao. In synchronous mode this takes a poller, which can fail
+    /// (out of fds): `ERROR_FAIL`, logged.
+    pub fn ao_create(&mut self, how: AoHow, domid: u32) -> Result<AoId, Rc> {
+        let (mode, key) = match how {
+            AoHow::Sync => {
+                let pid = match self.st().pollers.get() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0),
+                            "cannot make a poller for a synchronous operation");
+                        return Err(ERROR_FAIL);
+                    }
+                };
+                (Mode::Sync { poller: Some(pid) }, AbortKey::Sync)
+            }
+            AoHow::Callback { cb, key } => (Mode::Callback(Some(cb)), key),
+            AoHow::ForEvent(fe) => (Mode::ForEvent(fe), AbortKey::Event(fe)),
+        };
+        let ao = self.st().aos.slab.insert(AoEntry {
+            mode,
+            key: Some(key),
+            domid,
+            constructing: true,
+            complete: false,
+            notified: false,
+            aborting: false,
+            rc: 0,
+            manip: 1,
+            abortables: Vec::new(),
+            progress_outstanding: 0,
+            nested_root: None,
+            nested_progeny: 0,
+            owned: Vec::new(),
+        });
+        self.st().aos.inprogress.entry(key).or_default().push_back(ao);
+        crate::xl_log!(self.ctx, Debug, "ao {ao}: create: how={key:?}");
+        Ok(ao)
+    }
+
+    /// The whole initiator pattern (libxl's AO_CREATE … AO_INPROGRESS /
+    /// AO_CREATE_FAIL): create the ao, let `setup` register its sources,
+    /// then either set it going or, if setup failed, make it vanish and
+    /// return setup's error.
+    pub fn ao_run(
+        &mut self,
+        how: AoHow,
+        domid: u32,
+        setup: impl FnOnce(&mut Egc<'_>, AoId) -> Result<(), Rc>,
+    ) -> Rc {
+        let ao = match self.ao_create(how, domid) {
+            Ok(ao) => ao,
+            Err(rc) => return rc,
+        };
+        match setup(self, ao) {
+            Ok(()) => self.ao_inprogress(ao),
+            Err(rc) => {
+                self.ao_create_fail(ao);
+                rc
+            }
+        }
+    }
+
+    /// The initiator has set the ao going. Synchronous: runs the event loop
+    /// until the ao is complete and returns its rc. Otherwise returns 0.
+    pub fn ao_inprogress(&mut self, ao: AoId) -> Rc {
+        self.st().aos.get_mut(ao).constructing = false;
+        crate::xl_log!(self.ctx, Debug, "ao {ao}: inprogress");
+        let rc = if let Mode::Sync { poller: Some(pid) } = self.aos.get(ao).mode {
+            loop {
+                if !self.aos.work_outstanding(ao) {
+                    let e = self.st().aos.get_mut(ao);
+                    e.notified = true;
+                    break e.rc;
+                }
+                if let Err(rc) = self.eventloop_iteration(pid) {
+                    crate::xl_log!(self.ctx, Error, "ao {ao}: error waiting for events (rc={rc}); retrying in 1s");
+                    self.unlocked(|| std::thread::sleep(std::time::Duration::from_secs(1)));
+                }
+                self.flush_unlocked();
+            }
+        } else {
+            0
+        };
+        if let Mode::Sync { poller } = &mut self.st().aos.get_mut(ao).mode {
+            if let Some(pid) = poller.take() {
+                self.st().pollers.put(pid);
+            }
+        }
+        self.ao_manip_leave(ao);
+        rc
+    }
+
+    /// The initiator failed before `ao_inprogress`: the ao vanishes without
+    /// reporting anything; the initiator returns its error itself.
+    pub fn ao_create_fail(&mut self, ao: AoId) {
+        crate::xl_log!(self.ctx, Debug, "ao {ao}: create fail");
+        self.ao_release_owned(ao);
+        let aos = &mut self.st().aos;
+        aos.index_remove(ao);
+        let e = aos.slab.remove(ao).expect("live ao");
+        if let Mode::Sync { poller: Some(pid) } = e.mode {
+            self.st().pollers.put(pid);
+        }
+    }
+
+    /// The operation is finished with `rc`. Exactly once per ao.
+    pub fn ao_complete(&mut self, ao: AoId, rc: Rc) {
+        let e = self.aos.get(ao);
+        if e.complete {
+            crate::xl_log!(self.ctx, Error, "ao {ao}: completed twice (rc={rc}); ignoring the second completion");
+            debug_assert!(false, "ao completed twice");
+            return;
+        }
+        if e.nested_progeny > 0 || e.nested_root.is_some() {
+            self.ctx.fatal("internal: an ao with live nested aos, or a nested ao, was completed");
+        }
+        crate::xl_log!(self.ctx, Debug, "ao {ao}: complete, rc={rc}");
+        self.ao_release_owned(ao);
+        let aos = &mut self.st().aos;
+        aos.index_remove(ao);
+        let e = aos.get_mut(ao);
+        e.complete = true;
+        e.rc = rc;
+        self.ao_check_progress_reports(ao);
+    }
+
+    /// Completion is reported when no work is outstanding.
+    fn ao_check_progress_reports(&mut self, ao: AoId) {
+        if self.aos.work_outstanding(ao) {
+            return;
+        }
+        let e = self.st().aos.get_mut(ao);
+        let (domid, rc) = (e.domid, e.rc);
+        match &mut e.mode {
+            Mode::Sync { poller } => {
+                let (pid, constructing) = (*poller, e.constructing);
+                if let (Some(pid), false) = (pid, constructing) {
+                    if let Err(err) = self.st().pollers.wake(pid) {
+                        self.disaster("cannot wake a synchronous operation's poller", err.raw_os_error().unwrap_or(0));
+                    }
+                }
+            }
+            Mode::Callback(cb) => {
+                if let Some(cb) = cb.take() {
+                    crate::xl_log!(self.ctx, Debug, "ao {ao}: complete for callback");
+                    self.queue_ao_call(Box::new(move || cb(rc)), ao);
+                }
+            }
+            Mode::ForEvent(for_user) => {
+                let for_user = *for_user;
+                e.notified = true;
+                self.event_occurred(Event::new(domid, for_user, EventKind::OperationComplete { rc }));
+            }
+            Mode::Nested => {}
+        }
+        self.ao_check_destroy(ao);
+    }
+
+    fn ao_check_destroy(&mut self, ao: AoId) {
+        let Some(e) = self.aos.slab.get(ao) else { return };
+        if e.manip == 0 && e.notified {
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: destroy");
+            self.st().aos.slab.remove(ao);
+        }
+    }
+
+    fn ao_manip_leave(&mut self, ao: AoId) {
+        let e = self.st().aos.get_mut(ao);
+        e.manip -= 1;
+        self.ao_check_destroy(ao);
+    }
+
+    /// The application's completion callback for `ao` has returned.
+    pub(crate) fn ao_notified(&mut self, ao: AoId) {
+        if let Some(e) = self.st().aos.slab.get_mut(ao) {
+            e.notified = true;
+        }
+        self.ao_check_destroy(ao);
+    }
+
+    /// A progress callback for `ao` has returned.
+    pub(crate) fn ao_progress_delivered(&mut self, ao: AoId) {
+        let Some(e) = self.st().aos.slab.get_mut(ao) else { return };
+        e.progress_outstanding -= 1;
+        self.ao_check_progress_reports(ao);
+    }
+
+    /// Records that `ao` owns a source (released at completion).
+    pub(crate) fn ao_own(&mut self, ao: AoId, what: Owned) {
+        if let Some(e) = self.st().aos.slab.get_mut(ao) {
+            e.owned.push(what);
+        }
+    }
+
+    fn ao_release_owned(&mut self, ao: AoId) {
+        let owned = std::mem::take(&mut self.st().aos.get_mut(ao).owned);
+        for o in owned {
+            match o {
+                Owned::Fd(ev) => self.ev_fd_deregister(ev),
+                Owned::Time(ev) => self.ev_time_deregister(ev),
+                Owned::Abortable(a) => self.ao_abortable_deregister(a),
+            }
+        }
+    }
+
+    /// `ERROR_ABORTED` if the ao (or its root) is being aborted, else 0.
+    pub fn ao_aborting(&self, ao: AoId) -> Rc {
+        let root = self.aos.root_of(ao);
+        if self.aos.get(root).aborting {
+            ERROR_ABORTED
+        } else {
+            0
+        }
+    }
+
+    /// Asks to be told (once, with `ERROR_ABORTED`) if `ao` is aborted.
+    /// Owned by `ao`: deregistered when it completes.
+    pub fn ao_abortable_register(
+        &mut self,
+        ao: AoId,
+        cb: Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>,
+    ) -> Result<AbrtId, Rc> {
+        let a = self.abortable_register_action(ao, AbortAction::Callback(cb))?;
+        self.ao_own(ao, Owned::Abortable(a));
+        Ok(a)
+    }
+
+    pub(crate) fn abortable_register_action(&mut self, ao: AoId, action: AbortAction) -> Result<AbrtId, Rc> {
+        let root = self.aos.root_of(ao);
+        if self.aos.get(root).aborting {
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: abortable registration refused: already aborting");
+            return Err(ERROR_ABORTED);
+        }
+        let aos = &mut self.st().aos;
+        let a = aos.abortables.insert(Abortable { root, action });
+        aos.get_mut(root).abortables.push(a);
+        Ok(a)
+    }
+
+    /// Idempotent.
+    pub fn ao_abortable_deregister(&mut self, a: AbrtId) {
+        let aos = &mut self.st().aos;
+        if let Some(ab) = aos.abortables.remove(a) {
+            if let Some(root) = aos.slab.get_mut(ab.root) {
+                if let Some(pos) = root.abortables.iter().rposition(|&x| x == a) {
+                    root.abortables.swap_remove(pos);
+                }
+            }
+        }
+    }
+
+    /// `libxl_ao_abort`: finds the newest in-progress ao named by `key`.
+    pub fn ao_abort(&mut self, key: AbortKey) -> Rc {
+        let Some(ao) = self.aos.inprogress.get(&key).and_then(|q| q.back().copied()) else {
+            crate::xl_log!(self.ctx, Debug, "ao_abort: no operation in progress matches {key:?}");
+            return ERROR_NOTFOUND;
+        };
+        let e = self.st().aos.get_mut(ao);
+        if e.aborting {
+            return ERROR_ABORTED;
+        }
+        e.aborting = true;
+        e.manip += 1;
+        if e.abortables.is_empty() {
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: abort requested and noted, but no-one interested");
+        }
+        loop {
+            let aos = &mut self.st().aos;
+            let Some(a) = aos.get_mut(ao).abortables.pop() else { break };
+            let Some(ab) = aos.abortables.remove(a) else { continue };
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: abrt={a}: aborting");
+            match ab.action {
+                AbortAction::Callback(cb) => cb(self, ERROR_ABORTED),
+                AbortAction::Time(ev) => self.ev_time_fire(ev, ERROR_ABORTED, false),
+            }
+            self.flush_unlocked();
+        }
+        self.ao_manip_leave(ao);
+        0
+    }
+
+    /// Reports progress of `ao` as the application asked (`aop_how`).
+    pub fn ao_progress_report(&mut self, ao: AoId, how: &AopHow, mut ev: Event) {
+        match how {
+            AopHow::Discard => {
+                crate::xl_log!(self.ctx, Debug, "ao {ao}: progress report: ignored");
+            }
+            AopHow::ForEvent(fe) => {
+                ev.for_user = *fe;
+                crate::xl_log!(self.ctx, Debug, "ao {ao}: progress report: event queued type={}", ev.kind.type_num());
+                self.event_occurred(ev);
+            }
+            AopHow::Callback { for_event, cb } => {
+                ev.for_user = *for_event;
+                self.st().aos.get_mut(ao).progress_outstanding += 1;
+                crate::xl_log!(self.ctx, Debug, "ao {ao}: progress report: callback queued");
+                let cb = cb.clone();
+                self.queue_progress_call(Box::new(move || cb(ev)), ao);
+            }
+        }
+    }
+
+    /// A child ao sharing `parent`'s root (abort state). Free it with
+    /// `nested_ao_free` before the root completes.
+    pub fn nested_ao_create(&mut self, parent: AoId) -> AoId {
+        let root = self.aos.root_of(parent);
+        let domid = self.aos.get(root).domid;
+        let aos = &mut self.st().aos;
+        aos.get_mut(root).nested_progeny += 1;
+        let child = aos.slab.insert(AoEntry {
+            mode: Mode::Nested,
+            key: None,
+            domid,
+            constructing: false,
+            complete: false,
+            notified: false,
+            aborting: false,
+            rc: 0,
+            manip: 0,
+            abortables: Vec::new(),
+            progress_outstanding: 0,
+            nested_root: Some(root),
+            nested_progeny: 0,
+            owned: Vec::new(),
+        });
+        crate::xl_log!(self.ctx, Debug, "ao {child}: nested ao, parent {parent}");
+        child
+    }
+
+    pub fn nested_ao_free(&mut self, child: AoId) {
+        self.ao_release_owned(child);
+        let aos = &mut self.st().aos;
+        let e = aos.slab.remove(child).expect("live nested ao");
+        let root = e.nested_root.expect("nested ao has a root");
+        aos.get_mut(root).nested_progeny -= 1;
+    }
+
+    /// True while `ao` exists (for tests and assertions).
+    pub fn ao_exists(&self, ao: AoId) -> bool {
+        self.aos.slab.contains(ao)
+    }
+}

@@ -1,0 +1,106 @@
+//! The ctx: one lock around all state, plus the logger.
+//!
+//! Invariants:
+//! * **One lock.** Every registry (fds, timeouts, aos, events, pollers, hook
+//!   tokens) lives in [`State`] behind `Ctx::state`. It is taken only through
+//!   an [`Egc`](crate::egc::Egc) and released only while a poller sleeps and
+//!   while application callbacks run (event, ao completion and progress
+//!   callbacks). Osevent hooks are called with it held, as in libxl.
+//! * **No re-entry.** A thread that holds the lock and calls back into the
+//!   library (from an osevent hook, a predicate or `disaster`) is detected by
+//!   a per-thread record of held ctxs and reported as fatal misuse, never
+//!   left to deadlock.
+//! * The ctx is `Sync`: any thread may call any entry point at any time.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::log::{Level, Logger};
+use crate::{ao, event, ev, osevent_hooks, poller};
+
+/// Everything the lock guards.
+#[derive(Default)]
+pub struct State {
+    pub fds: ev::fd::FdRegistry,
+    pub times: ev::time::TimeRegistry,
+    pub aos: ao::AoRegistry,
+    pub events: event::EventState,
+    pub pollers: poller::Pollers,
+    pub hooks: osevent_hooks::HookState,
+}
+
+pub struct Ctx {
+    pub(crate) state: Mutex<State>,
+    pub logger: Logger,
+    /// Unique per ctx, for the per-thread record of held locks.
+    pub(crate) id: usize,
+    /// Test aid (`LIBXL_TEST_NO_BATON=1`): never pass the baton. Only for
+    /// the negative-control tests that prove the baton is needed.
+    pub(crate) no_baton: bool,
+    /// Threads currently inside a public entry point of this ctx.
+    pub(crate) entered: AtomicUsize,
+}
+
+static NEXT_CTX_ID: AtomicUsize = AtomicUsize::new(1);
+
+impl Ctx {
+    /// A ctx with its application poller (the one beforepoll hands out).
+    pub fn new(logger: Logger) -> Result<Ctx, std::io::Error> {
+        let no_baton = std::env::var_os("LIBXL_TEST_NO_BATON").is_some_and(|v| v == "1");
+        let mut state = State::default();
+        state.pollers.init_app()?;
+        let ctx = Ctx {
+            state: Mutex::new(state),
+            logger,
+            id: NEXT_CTX_ID.fetch_add(1, Ordering::Relaxed),
+            no_baton,
+            entered: AtomicUsize::new(0),
+        };
+        if no_baton {
+            crate::xl_log!(&ctx, Warn, "LIBXL_TEST_NO_BATON=1: baton passing disabled (test aid; hangs are expected)");
+        }
+        Ok(ctx)
+    }
+
+    /// Reports misuse that libxl treats as fatal, then aborts the process.
+    pub fn fatal(&self, rule: &str) -> ! {
+        self.logger.log(Level::Critical, -1, format_args!("fatal misuse of libxl: {rule}"));
+        eprintln!("libxl: fatal misuse: {rule}");
+        std::process::abort();
+    }
+
+    /// How many threads are inside the library for this ctx right now.
+    pub fn threads_inside(&self) -> usize {
+        self.entered.load(Ordering::SeqCst)
+    }
+}
+
+impl crate::egc::Egc<'_> {
+    /// Everything `libxl_ctx_free` releases, lock held: fd registrations
+    /// (each `fd_deregister` hook is called), timeouts, aos and queued
+    /// events. Pending operations are not cancelled silently: each kind of
+    /// leftover is logged at ERROR, since their completions will never be
+    /// reported.
+    pub fn ctx_teardown(&mut self) {
+        let inprogress = self.aos.inprogress_count();
+        if inprogress > 0 {
+            crate::xl_log!(self.ctx, Error,
+                "libxl_ctx_free: {inprogress} asynchronous operation(s) still in progress are discarded; \
+                 their completions will never be reported");
+        }
+        for ev in self.fds.tokens() {
+            self.ev_fd_deregister(ev);
+        }
+        for ev in self.times.tokens() {
+            self.ev_time_deregister(ev);
+        }
+        self.st().aos.discard_all();
+        let queued = self.st().events.discard_all();
+        if queued > 0 {
+            crate::xl_log!(self.ctx, Debug, "libxl_ctx_free: {queued} queued event(s) never retrieved are freed");
+        }
+        crate::xl_log!(self.ctx, Debug, "libxl_ctx_free: ctx {:p} freed", self.ctx);
+    }
+}

@@ -1,0 +1,171 @@
+//! fd event sources (libxl's `libxl__ev_fd`).
+//!
+//! Invariants:
+//! * A registration is live from `ev_fd_register` until `ev_fd_deregister`
+//!   (or its owning ao's completion); only live registrations appear in
+//!   poll sets, and only they are dispatched.
+//! * **No spurious callbacks**: before a callback runs, the fd is polled
+//!   again with zero timeout for the registration's current events; the
+//!   callback runs only if something holds *now*, and gets those revents.
+//! * The callback runs with the lock held, through the egc. It stays
+//!   registered afterwards unless it (or anyone) deregisters it.
+//! * With osevent hooks, every registration is mirrored to the application
+//!   (`fd_register`/`fd_modify`/`fd_deregister`), with this registration's
+//!   token as `for_libxl`.
+#![forbid(unsafe_code)]
+
+use crate::ao::AoId;
+use crate::egc::Egc;
+use crate::poller::Owner;
+use crate::rc::{Rc, ERROR_INVAL};
+use crate::sys::{self, PollFd};
+use crate::token::{Slab, Token};
+
+pub type EvFd = Token;
+
+/// `(egc, ev, fd, events, revents)`.
+pub type FdCallback = Box<dyn FnMut(&mut Egc<'_>, EvFd, i32, i16, i16) + Send>;
+
+pub struct FdEntry {
+    pub fd: i32,
+    pub events: i16,
+    /// `None` only while the callback is running.
+    cb: Option<FdCallback>,
+    /// The application's registration value (hooks only).
+    pub for_app: usize,
+    pub owner: Option<AoId>,
+}
+
+#[derive(Default)]
+pub struct FdRegistry {
+    slab: Slab<FdEntry>,
+}
+
+impl FdRegistry {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    pub fn get(&self, ev: EvFd) -> Option<&FdEntry> {
+        self.slab.get(ev)
+    }
+
+    /// Appends one `pollfd` per live registration with non-zero events.
+    pub fn fill_set(&self, fds: &mut Vec<PollFd>, owners: &mut Vec<Owner>) {
+        for (tok, e) in self.slab.iter() {
+            if e.events != 0 {
+                fds.push(sys::pollfd(e.fd, e.events));
+                owners.push(Owner::Fd(tok));
+            }
+        }
+    }
+
+    /// How many entries `fill_set` would add.
+    pub fn set_len(&self) -> usize {
+        self.slab.iter().filter(|(_, e)| e.events != 0).count()
+    }
+
+    pub fn tokens(&self) -> Vec<EvFd> {
+        self.slab.tokens()
+    }
+}
+
+impl Egc<'_> {
+    /// Registers interest in `events` on `fd`. With `owner`, the
+    /// registration ends when that ao completes.
+    pub fn ev_fd_register(
+        &mut self,
+        owner: Option<AoId>,
+        fd: i32,
+        events: i16,
+        cb: FdCallback,
+    ) -> Result<EvFd, Rc> {
+        if fd < 0 {
+            crate::xl_log!(self.ctx, Error, "ev_fd register: fd {fd} is negative");
+            return Err(ERROR_INVAL);
+        }
+        let ev = self.st().fds.slab.insert(FdEntry { fd, events, cb: Some(cb), for_app: 0, owner });
+        if let Err(rc) = self.hook_fd_register(ev, fd, events) {
+            self.st().fds.slab.remove(ev);
+            crate::xl_log!(self.ctx, Error, "ev_fd={ev} register fd={fd}: application's fd_register hook failed (rc={rc})");
+            return Err(rc);
+        }
+        crate::xl_log!(self.ctx, Debug, "ev_fd={ev} register fd={fd} events={events:#x}");
+        if let Some(ao) = owner {
+            self.ao_own(ao, crate::ao::Owned::Fd(ev));
+        }
+        self.st().pollers.note_osevent_added();
+        Ok(ev)
+    }
+
+    /// Changes the events of a live registration. Widening the events makes
+    /// sleepers' sets stale, exactly like a new registration.
+    pub fn ev_fd_modify(&mut self, ev: EvFd, events: i16) -> Result<(), Rc> {
+        let Some(e) = self.fds.slab.get(ev) else {
+            crate::xl_log!(self.ctx, Error, "ev_fd={ev} modify: not registered");
+            return Err(ERROR_INVAL);
+        };
+        let (fd, old) = (e.fd, e.events);
+        self.hook_fd_modify(ev, fd, events)?;
+        self.st().fds.slab.get_mut(ev).expect("still registered").events = events;
+        crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
+        if events & !old != 0 {
+            self.st().pollers.note_osevent_added();
+        }
+        Ok(())
+    }
+
+    /// Ends a registration. Idempotent; safe from the source's own callback.
+    pub fn ev_fd_deregister(&mut self, ev: EvFd) {
+        let Some(e) = self.st().fds.slab.remove(ev) else {
+            return;
+        };
+        crate::xl_log!(self.ctx, Debug, "ev_fd={ev} deregister fd={}", e.fd);
+        self.hook_fd_deregister(e.fd, e.for_app);
+        self.st().pollers.note_fd_deregistered();
+    }
+
+    pub fn ev_fd_isregistered(&self, ev: EvFd) -> bool {
+        self.fds.slab.contains(ev)
+    }
+
+    pub(crate) fn set_fd_for_app(&mut self, ev: EvFd, for_app: usize) {
+        if let Some(e) = self.st().fds.slab.get_mut(ev) {
+            e.for_app = for_app;
+        }
+    }
+
+    /// Something was seen on `fd` for registration `ev` (by a poller or the
+    /// application's `occurred_fd`). Re-checks, then runs the callback.
+    /// Stale tokens and mismatched fds are ignored.
+    pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) {
+        let Some(e) = self.fds.slab.get(ev) else {
+            crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: stale (no longer registered), ignored");
+            return;
+        };
+        if e.fd != fd || e.cb.is_none() {
+            crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: not this registration's fd ({}), ignored", e.fd);
+            return;
+        }
+        let events = e.events;
+        let revents = sys::poll::recheck(fd, events);
+        crate::xl_log!(self.ctx, Debug, "ev_fd={ev} occurs fd={fd} events={events:#x} revents_hint={revents_hint:#x} revents_now={revents:#x}");
+        if revents == 0 {
+            return;
+        }
+        if revents & sys::POLLNVAL != 0 {
+            crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
+        }
+        let mut cb = self.st().fds.slab.get_mut(ev).and_then(|e| e.cb.take()).expect("checked above");
+        cb(self, ev, fd, events, revents);
+        if let Some(e) = self.st().fds.slab.get_mut(ev) {
+            if e.cb.is_none() {
+                e.cb = Some(cb);
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Timeout event sources (libxl's `libxl__ev_time`).
+//!
+//! Invariants:
+//! * Every timeout belongs to an ao and is abortable: aborting the ao runs
+//!   the callback with `ERROR_ABORTED`; reaching the deadline runs it with
+//!   `ERROR_TIMEDOUT`. Either way the timeout is deregistered *before* its
+//!   callback runs, and the callback runs at most once.
+//! * Deadlines are monotonic nanoseconds, kept in a min-heap with lazy
+//!   deletion: a heap entry whose token is no longer live is skipped, so
+//!   deregistration is O(1) and finding the earliest is amortised O(log n).
+//! * With osevent hooks, a finite timeout is mirrored by `timeout_register`
+//!   with a hook token (a "nexus") as `for_libxl`. Deregistering asks the
+//!   application to fire it at once (`timeout_modify` with `{0,0}`) and the
+//!   nexus is released only when `libxl_osevent_occurred_timeout` comes back
+//!   for it; `timeout_deregister` is never called.
+#![forbid(unsafe_code)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::ao::{AbortAction, AbrtId, AoId};
+use crate::egc::Egc;
+use crate::rc::{Rc, ERROR_TIMEDOUT};
+use crate::sys;
+use crate::token::{Slab, Token};
+
+pub type EvTime = Token;
+
+/// `(egc, ev, rc)` with rc `ERROR_TIMEDOUT` or `ERROR_ABORTED`.
+pub type TimeCallback = Box<dyn FnOnce(&mut Egc<'_>, EvTime, Rc) + Send>;
+
+pub struct TimeEntry {
+    /// Monotonic deadline; `None` waits forever (until aborted).
+    pub deadline: Option<u64>,
+    cb: Option<TimeCallback>,
+    abrt: Option<AbrtId>,
+    /// The hook token given to `timeout_register` (hooks only).
+    pub nexus: Option<Token>,
+    pub owner: AoId,
+}
+
+#[derive(Default)]
+pub struct TimeRegistry {
+    slab: Slab<TimeEntry>,
+    heap: BinaryHeap<Reverse<(u64, EvTime)>>,
+}
+
+impl TimeRegistry {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// The earliest live deadline.
+    pub fn earliest(&mut self) -> Option<u64> {
+        self.earliest_entry().map(|(d, _)| d)
+    }
+
+    fn earliest_entry(&mut self) -> Option<(u64, EvTime)> {
+        while let Some(&Reverse((d, ev))) = self.heap.peek() {
+            if self.slab.get(ev).is_some_and(|e| e.deadline == Some(d)) {
+                return Some((d, ev));
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    fn compact_if_sparse(&mut self) {
+        if self.heap.len() > 64 && self.heap.len() > 2 * self.slab.len() {
+            let slab = &self.slab;
+            self.heap.retain(|Reverse((d, ev))| slab.get(*ev).is_some_and(|e| e.deadline == Some(*d)));
+        }
+    }
+
+    pub fn tokens(&self) -> Vec<EvTime> {
+        self.slab.tokens()
+    }
+
+    pub fn get(&self, ev: EvTime) -> Option<&TimeEntry> {
+        self.slab.get(ev)
+    }
+}
+
+impl Egc<'_> {
+    /// A timeout `ms` milliseconds from now (negative: never, until the ao
+    /// is aborted), owned by `ao`.
+    pub fn ev_time_register_rel(&mut self, ao: AoId, ms: i32, cb: TimeCallback) -> Result<EvTime, Rc> {
+        let deadline = if ms < 0 { None } else { Some(sys::clock::mono_ns() + ms as u64 * 1_000_000) };
+        self.ev_time_register(ao, deadline, cb)
+    }
+
+    /// A timeout at monotonic instant `deadline`, owned by `ao`.
+    pub fn ev_time_register_abs(&mut self, ao: AoId, deadline: u64, cb: TimeCallback) -> Result<EvTime, Rc> {
+        self.ev_time_register(ao, Some(deadline), cb)
+    }
+
+    fn ev_time_register(&mut self, ao: AoId, deadline: Option<u64>, cb: TimeCallback) -> Result<EvTime, Rc> {
+        let ev = self.st().times.slab.insert(TimeEntry { deadline, cb: Some(cb), abrt: None, nexus: None, owner: ao });
+        let abrt = match self.abortable_register_action(ao, AbortAction::Time(ev)) {
+            Ok(a) => a,
+            Err(rc) => {
+                self.st().times.slab.remove(ev);
+                return Err(rc);
+            }
+        };
+        self.st().times.slab.get_mut(ev).expect("just inserted").abrt = Some(abrt);
+        if let Some(d) = deadline {
+            match self.hook_timeout_register(ev, d) {
+                Ok(nexus) => self.st().times.slab.get_mut(ev).expect("just inserted").nexus = nexus,
+                Err(rc) => {
+                    self.ao_abortable_deregister(abrt);
+                    self.st().times.slab.remove(ev);
+                    crate::xl_log!(self.ctx, Error, "ev_time={ev}: application's timeout_register hook failed (rc={rc})");
+                    return Err(rc);
+                }
+            }
+            let st = self.st();
+            st.times.heap.push(Reverse((d, ev)));
+            st.pollers.note_osevent_added();
+        }
+        self.ao_own(ao, crate::ao::Owned::Time(ev));
+        crate::xl_log!(self.ctx, Debug, "ev_time={ev} register ao={ao} in {}", match deadline {
+            Some(d) => format!("{}us", d.saturating_sub(sys::clock::mono_ns()) / 1000),
+            None => "never".to_string(),
+        });
+        Ok(ev)
+    }
+
+    /// Ends a registration without running its callback. Idempotent.
+    pub fn ev_time_deregister(&mut self, ev: EvTime) {
+        if self.time_remove(ev, false).is_some() {
+            crate::xl_log!(self.ctx, Debug, "ev_time={ev} deregister");
+        }
+    }
+
+    pub fn ev_time_isregistered(&self, ev: EvTime) -> bool {
+        self.times.slab.contains(ev)
+    }
+
+    /// Removes a registration and its abortable and hook mirror; returns
+    /// its callback. `fired_by_app`: the application already delivered the
+    /// hook timeout, so no `timeout_modify` is needed.
+    fn time_remove(&mut self, ev: EvTime, fired_by_app: bool) -> Option<TimeCallback> {
+        let mut e = self.st().times.slab.remove(ev)?;
+        if let Some(a) = e.abrt.take() {
+            self.ao_abortable_deregister(a);
+        }
+        if let Some(nexus) = e.nexus.take() {
+            self.hook_timeout_release_ev(nexus, fired_by_app);
+        }
+        self.st().times.compact_if_sparse();
+        e.cb.take()
+    }
+
+    /// Deregisters `ev` and runs its callback with `rc`.
+    pub(crate) fn ev_time_fire(&mut self, ev: EvTime, rc: Rc, fired_by_app: bool) {
+        if let Some(cb) = self.time_remove(ev, fired_by_app) {
+            crate::xl_log!(self.ctx, Debug, "ev_time={ev} occurs rc={}", crate::rc::name(rc));
+            cb(self, ev, rc);
+        }
+    }
+
+    /// Fires, in deadline order, every timeout due at or before `now`.
+    pub(crate) fn fire_due_timeouts(&mut self, now: u64) {
+        while let Some((d, ev)) = self.st().times.earliest_entry() {
+            if d > now {
+                break;
+            }
+            self.ev_time_fire(ev, ERROR_TIMEDOUT, false);
+        }
+    }
+}

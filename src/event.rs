@@ -1,0 +1,174 @@
+//! Events for the application: the queue behind `libxl_event_check` and
+//! `libxl_event_wait`, the `event_occurs` hooks, and `disaster`.
+//!
+//! Invariants:
+//! * Each event is delivered exactly once: to `event_occurs` if its type's
+//!   bit is in the registered mask (after the lock is released), otherwise
+//!   into the queue, from which check/wait remove it.
+//! * Queueing an event wakes every thread waiting in `libxl_event_wait`,
+//!   and the application poller, so no waiter sleeps past an event.
+//! * Predicates run with the lock held; they must not call libxl (that is
+//!   caught as re-entry).
+//! * check/wait are O(n) in the number of queued events that do not match,
+//!   as libxl documents.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::egc::Egc;
+use crate::rc::{Rc, ERROR_FAIL, ERROR_NOT_READY};
+
+/// `libxl_event_type` values.
+pub const EVENT_DOMAIN_SHUTDOWN: u32 = 1;
+pub const EVENT_DOMAIN_DEATH: u32 = 2;
+pub const EVENT_DISK_EJECT: u32 = 3;
+pub const EVENT_OPERATION_COMPLETE: u32 = 4;
+pub const EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE: u32 = 5;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    DomainShutdown { reason: u8 },
+    DomainDeath,
+    OperationComplete { rc: Rc },
+    DomainCreateConsoleAvailable,
+}
+
+impl EventKind {
+    pub fn type_num(&self) -> u32 {
+        match self {
+            EventKind::DomainShutdown { .. } => EVENT_DOMAIN_SHUTDOWN,
+            EventKind::DomainDeath => EVENT_DOMAIN_DEATH,
+            EventKind::OperationComplete { .. } => EVENT_OPERATION_COMPLETE,
+            EventKind::DomainCreateConsoleAvailable => EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE,
+        }
+    }
+}
+
+/// `libxl_event`, without the C list link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub domid: u32,
+    pub domuuid: [u8; 16],
+    pub for_user: u64,
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(domid: u32, for_user: u64, kind: EventKind) -> Event {
+        Event { domid, domuuid: [0; 16], for_user, kind }
+    }
+
+    /// The bit `typemask` and `event_occurs_mask` use for this event.
+    pub fn mask_bit(&self) -> u64 {
+        1u64 << self.kind.type_num()
+    }
+}
+
+/// `libxl_event_hooks`, converted.
+pub struct EventHooks {
+    pub occurs_mask: u64,
+    pub occurs: Option<Arc<dyn Fn(Event) + Send + Sync>>,
+    /// `(event type or 0, message, errno)`; called with the lock held.
+    pub disaster: Option<Arc<dyn Fn(u32, &str, i32) + Send + Sync>>,
+}
+
+#[derive(Default)]
+pub struct EventState {
+    queue: VecDeque<Event>,
+    hooks: Option<Arc<EventHooks>>,
+}
+
+impl EventState {
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drops queued events (for `libxl_ctx_free`); returns how many.
+    pub fn discard_all(&mut self) -> usize {
+        let n = self.queue.len();
+        self.queue.clear();
+        n
+    }
+}
+
+impl Egc<'_> {
+    /// `libxl_event_register_callbacks`.
+    pub fn register_event_hooks(&mut self, hooks: Option<EventHooks>) {
+        self.st().events.hooks = hooks.map(Arc::new);
+    }
+
+    /// An event happened: to `event_occurs` or into the queue.
+    pub fn event_occurred(&mut self, ev: Event) {
+        let hooks = self.events.hooks.clone();
+        if let Some(h) = hooks {
+            if h.occurs_mask & ev.mask_bit() != 0 {
+                if let Some(occurs) = h.occurs.clone() {
+                    crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: to event_occurs callback", ev.kind.type_num(), ev.for_user);
+                    self.queue_event_call(Box::new(move || occurs(ev)));
+                    return;
+                }
+            }
+        }
+        crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: queued", ev.kind.type_num(), ev.for_user);
+        let st = self.st();
+        st.events.queue.push_back(ev);
+        let app = st.pollers.app();
+        let wake_app = !st.pollers.app_in_afterpoll;
+        let r = st.pollers.wake_event_waiters().and_then(|()| if wake_app { st.pollers.wake(app) } else { Ok(()) });
+        if let Err(e) = r {
+            self.disaster("cannot wake a thread waiting for events", e.raw_os_error().unwrap_or(0));
+        }
+    }
+
+    /// Removes and returns the first queued event matching `typemask` and
+    /// `pred`, or `ERROR_NOT_READY`.
+    pub fn event_check(&mut self, typemask: u64, pred: &mut dyn FnMut(&Event) -> bool) -> Result<Event, Rc> {
+        let q = &mut self.st().events.queue;
+        let pos = q.iter().position(|ev| typemask & ev.mask_bit() != 0 && pred(ev));
+        match pos {
+            Some(i) => Ok(q.remove(i).expect("position is in range")),
+            None => Err(ERROR_NOT_READY),
+        }
+    }
+
+    /// Like `event_check`, but runs the event loop until a match arrives.
+    pub fn event_wait(&mut self, typemask: u64, pred: &mut dyn FnMut(&Event) -> bool) -> Result<Event, Rc> {
+        let pid = match self.st().pollers.get() {
+            Ok(p) => p,
+            Err(e) => {
+                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "libxl_event_wait: cannot make a poller");
+                return Err(ERROR_FAIL);
+            }
+        };
+        self.st().pollers.get_mut(pid).wants_events = true;
+        let r = loop {
+            match self.event_check(typemask, pred) {
+                Err(ERROR_NOT_READY) => {}
+                other => break other,
+            }
+            if let Err(rc) = self.eventloop_iteration(pid) {
+                break Err(rc);
+            }
+            self.flush_unlocked();
+        };
+        self.st().pollers.put(pid);
+        r
+    }
+
+    /// Something wholly unrecoverable happened in the event machinery.
+    /// Logs CRITICAL, then calls the application's `disaster` hook (lock
+    /// held, as libxl does); without one, the program exits, as in libxl.
+    pub fn disaster(&mut self, msg: &str, errnoval: i32) {
+        crate::xl_log_errno!(self.ctx, Critical, errnoval, "DISASTER in event loop: {msg}");
+        let hook = self.events.hooks.as_ref().and_then(|h| h.disaster.clone());
+        match hook {
+            Some(d) => d(0, msg, errnoval),
+            None => {
+                crate::xl_log!(self.ctx, Critical, "DISASTER in event loop not handled by libxl application");
+                eprintln!("libxl: fatal error, exiting program: DISASTER in event loop not handled by libxl application");
+                std::process::exit(-1);
+            }
+        }
+    }
+}

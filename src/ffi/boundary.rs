@@ -1,0 +1,125 @@
+//! The one boundary helper every entry point goes through.
+//!
+//! `ffi_entry("libxl_foo", ctx, |egc| …)`: refuses a NULL ctx (ERROR_INVAL
+//! and a line on stderr, there being no logger to use), counts the thread
+//! as inside the library (so `libxl_ctx_free` can detect use in progress),
+//! takes the lock through an `Egc`, runs the body, and catches any panic so
+//! that none crosses into C. A caught panic is logged CRITICAL and turned
+//! into the return type's fallback ([`PanicOrDefault`]): `ERROR_FAIL` for
+//! `int`; for `void`, a `disaster` report (the process exits if the
+//! application registered no disaster hook).
+
+use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+use super::types::libxl_ctx;
+use crate::ctx::Ctx;
+use crate::egc::Egc;
+use crate::rc::{ERROR_FAIL, ERROR_INVAL};
+
+/// What an entry point returns when it cannot run its body.
+pub trait PanicOrDefault: Sized {
+    /// The ctx pointer was NULL.
+    fn null_ctx() -> Self;
+    /// The body panicked (already logged).
+    fn panicked(ctx: &Ctx, entry: &str) -> Self;
+}
+
+impl PanicOrDefault for c_int {
+    fn null_ctx() -> Self {
+        ERROR_INVAL
+    }
+    fn panicked(_ctx: &Ctx, _entry: &str) -> Self {
+        ERROR_FAIL
+    }
+}
+
+impl PanicOrDefault for () {
+    fn null_ctx() -> Self {}
+    fn panicked(ctx: &Ctx, entry: &str) -> Self {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let mut egc = Egc::new(ctx, entry);
+            egc.disaster(&format!("internal error in {entry}"), 0);
+        }));
+        if r.is_err() {
+            std::process::abort();
+        }
+    }
+}
+
+/// Counts a thread inside the library for the life of the guard.
+struct Inside<'a>(&'a Ctx);
+
+impl<'a> Inside<'a> {
+    fn enter(ctx: &'a Ctx) -> Inside<'a> {
+        ctx.entered.fetch_add(1, Ordering::SeqCst);
+        Inside(ctx)
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.entered.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Turns the C ctx pointer into our ctx.
+///
+/// # Safety
+/// `ctx` must be NULL or a pointer returned by `libxl_ctx_alloc` and not
+/// yet passed to `libxl_ctx_free`.
+pub unsafe fn ctx_ref<'a>(ctx: *mut libxl_ctx) -> Option<&'a Ctx> {
+    // SAFETY: by this function's contract a non-NULL `ctx` is a live
+    // `Box<Ctx>` leaked by libxl_ctx_alloc.
+    unsafe { ctx.cast::<Ctx>().as_ref() }
+}
+
+/// Runs `body` with the ctx locked (see the module comment).
+///
+/// # Safety
+/// As for [`ctx_ref`].
+pub unsafe fn ffi_entry<R: PanicOrDefault>(
+    entry: &'static str,
+    ctx: *mut libxl_ctx,
+    body: impl FnOnce(&mut Egc<'_>) -> R,
+) -> R {
+    // SAFETY: forwarded from this function's contract.
+    let Some(ctx) = (unsafe { ctx_ref(ctx) }) else {
+        eprintln!("libxl: error: {entry}: ctx is NULL");
+        return R::null_ctx();
+    };
+    ffi_entry_ctx(entry, ctx, |ctx| {
+        let mut egc = Egc::new(ctx, entry);
+        body(&mut egc)
+    })
+}
+
+/// Like [`ffi_entry`] for bodies that manage the lock themselves.
+pub fn ffi_entry_ctx<R: PanicOrDefault>(entry: &'static str, ctx: &Ctx, body: impl FnOnce(&Ctx) -> R) -> R {
+    let _inside = Inside::enter(ctx);
+    match catch_unwind(AssertUnwindSafe(|| body(ctx))) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            crate::xl_log!(ctx, Critical, "{entry}: internal error (panic: {what})");
+            R::panicked(ctx, entry)
+        }
+    }
+}
+
+/// One early-return guard per precondition: logs which argument is bad and
+/// why, and makes the entry point return `ERROR_INVAL`.
+#[macro_export]
+macro_rules! check_arg {
+    ($egc:expr, $cond:expr, $entry:expr, $arg:expr, $why:expr) => {
+        if !$cond {
+            $crate::xl_log!($egc.ctx, Error, "{}: invalid argument {}: {}", $entry, $arg, $why);
+            return $crate::rc::ERROR_INVAL;
+        }
+    };
+}

@@ -1,0 +1,74 @@
+//! The test operations' C entry points: `libxl_test_fdevent`,
+//! `libxl_test_timedereg` (Xen's), `libxl_test_progress` (ours).
+
+use std::ffi::{c_int, c_short};
+
+use super::ao::{ao_how, aop_how};
+use super::boundary::ffi_entry;
+use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
+use crate::check_arg;
+use crate::sys;
+use crate::testops;
+
+/// Poll bits an fd operation may ask for.
+const KNOWN_EVENTS: c_short = (libc::POLLIN
+    | libc::POLLPRI
+    | libc::POLLOUT
+    | libc::POLLRDNORM
+    | libc::POLLRDBAND
+    | libc::POLLWRNORM
+    | libc::POLLWRBAND
+    | libc::POLLRDHUP) as c_short;
+
+/// # Safety
+/// `ctx` live; `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_fdevent(
+    ctx: *mut libxl_ctx,
+    fd: c_int,
+    events: c_short,
+    ao_how_c: *mut libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_fdevent";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, fd >= 0, ENTRY, "fd", format!("{fd} is negative"));
+            check_arg!(egc, sys::poll::fd_is_open(fd), ENTRY, "fd", format!("{fd} is not an open file descriptor"));
+            check_arg!(egc, events & !KNOWN_EVENTS == 0, ENTRY, "events", format!("{events:#x} has unknown poll bits"));
+            testops::fdevent::test_fdevent(egc, fd, events, ao_how(ctx, ao_how_c))
+        })
+    }
+}
+
+/// # Safety
+/// `ctx` live; `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_timedereg(ctx: *mut libxl_ctx, ao_how_c: *mut libxl_asyncop_how) -> c_int {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry("libxl_test_timedereg", ctx, |egc| testops::timedereg::test_timedereg(egc, ao_how(ctx, ao_how_c)))
+    }
+}
+
+/// # Safety
+/// `ctx` live; `aop_how`, `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_progress(
+    ctx: *mut libxl_ctx,
+    count: c_int,
+    interval_ms: c_int,
+    aop_how_c: *const libxl_asyncprogress_how,
+    ao_how_c: *const libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_progress";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, count >= 0, ENTRY, "count", format!("{count} is negative"));
+            check_arg!(egc, interval_ms >= 0, ENTRY, "interval_ms", format!("{interval_ms} is negative"));
+            let aop = aop_how(ctx, aop_how_c);
+            testops::progress::test_progress(egc, count as u32, interval_ms, aop, ao_how(ctx, ao_how_c))
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! Logging through the application's xentoollog logger.
+//!
+//! The core formats nothing itself: call sites pass `fmt::Arguments`, and the
+//! sink (set by `src/ffi` from the `xentoollog_logger *` given to
+//! `libxl_ctx_alloc`) decides. Levels are xentoollog's, numerically equal.
+//! A ctx without a logger drops everything except CRITICAL, which goes to
+//! stderr so a fatal misuse is never silent.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(i32)]
+pub enum Level {
+    Debug = 1,
+    Verbose = 2,
+    Detail = 3,
+    Progress = 4,
+    Info = 5,
+    Notice = 6,
+    Warn = 7,
+    Error = 8,
+    Critical = 9,
+}
+
+/// Where messages go: `(level, errno or -1, message)`.
+pub type Sink = Box<dyn Fn(Level, i32, &str) + Send + Sync>;
+
+pub struct Logger {
+    sink: Option<Sink>,
+    /// Messages below this level are not even formatted.
+    min: Level,
+}
+
+impl Logger {
+    pub fn new(sink: Option<Sink>, min: Level) -> Logger {
+        Logger { sink, min }
+    }
+
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.min && (self.sink.is_some() || level == Level::Critical)
+    }
+
+    pub fn log(&self, level: Level, errnoval: i32, args: fmt::Arguments<'_>) {
+        if !self.enabled(level) {
+            return;
+        }
+        let msg = match args.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(args.to_string()),
+        };
+        match &self.sink {
+            Some(sink) => sink(level, errnoval, &msg),
+            None => eprintln!("libxl: critical: {msg}"),
+        }
+    }
+}
+
+/// `xl_log!(ctx, Debug, "ao {}: create", ao)`: log through a ctx's logger.
+#[macro_export]
+macro_rules! xl_log {
+    ($ctx:expr, $lvl:ident, $($arg:tt)+) => {{
+        let ctx: &$crate::ctx::Ctx = $ctx;
+        if ctx.logger.enabled($crate::log::Level::$lvl) {
+            ctx.logger.log($crate::log::Level::$lvl, -1, format_args!($($arg)+));
+        }
+    }};
+}
+
+/// Like `xl_log!` with an errno value.
+#[macro_export]
+macro_rules! xl_log_errno {
+    ($ctx:expr, $lvl:ident, $errno:expr, $($arg:tt)+) => {{
+        let ctx: &$crate::ctx::Ctx = $ctx;
+        if ctx.logger.enabled($crate::log::Level::$lvl) {
+            ctx.logger.log($crate::log::Level::$lvl, $errno, format_args!($($arg)+));
+        }
+    }};
+}

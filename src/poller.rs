@@ -1,0 +1,363 @@
+//! Pollers, wakeups and the baton.
+//!
+//! A poller is what one sleeping thread sleeps on: a set of `pollfd`s made
+//! from the fd registry, plus the read end of its own wakeup pipe. Threads in
+//! a synchronous operation or in `libxl_event_wait` take a poller from the
+//! idle pool and give it back when they leave; the *application poller* is
+//! the one `libxl_osevent_beforepoll` hands to the application, and it is
+//! always active.
+//!
+//! **Unstale liveness** (the property the baton keeps): whenever any thread
+//! sleeps on a set the library gave it, at least one sleeping thread's set is
+//! up to date, or is about to be woken. How it is kept:
+//! * registering an fd, widening its events or registering a timeout marks
+//!   every active poller `osevents_added` (its set is now stale);
+//! * every `Egc` passes the baton when it is disposed of (`Drop`), after any
+//!   poller it used was put back: if the application poller is stale it is
+//!   woken; if no active internal poller is up to date, one stale one is
+//!   woken (and counts as up to date: it will rebuild its set);
+//! * making a set clears the poller's `osevents_added`.
+//!   Because only code holding an `Egc` can add osevents, and every `Egc` is
+//!   dropped before its thread leaves the library, the property holds on
+//!   every exit path.
+//!
+//! Wakeups are merged: a poller's pipe is written only when it is believed
+//! empty (`pipe_nonempty`), and drained when the poller sees it readable.
+//!
+//! POLLNVAL: a set entry whose registration has gone (stale token) is
+//! skipped, so an fd deregistered and closed while a thread slept cannot
+//! trip anything; NVAL on a live registration reaches that source's callback
+//! after the re-check, so the operation sees it.
+#![forbid(unsafe_code)]
+
+use std::io;
+
+use crate::egc::Egc;
+use crate::ev::fd::EvFd;
+use crate::rc::{Rc, ERROR_FAIL};
+use crate::sys::{self, wakeup::Wakeup, PollFd};
+use crate::token::{Slab, Token};
+
+pub type PollerId = Token;
+
+/// What one entry of a poll set stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Wakeup,
+    Fd(EvFd),
+}
+
+pub struct Poller {
+    wakeup: Wakeup,
+    /// A wake byte is (believed to be) in the pipe.
+    pipe_nonempty: bool,
+    /// Osevents were added since this poller's set was made.
+    pub osevents_added: bool,
+    /// An fd was deregistered since this poller's set was made.
+    pub fds_deregistered: bool,
+    /// In use by a thread (or the application poller).
+    active: bool,
+    /// The thread using it waits for events (`libxl_event_wait`).
+    pub wants_events: bool,
+    /// The set last made for this poller (internal pollers sleep on it).
+    pub fds: Vec<PollFd>,
+    pub owners: Vec<Owner>,
+}
+
+impl Poller {
+    fn new() -> io::Result<Poller> {
+        Ok(Poller {
+            wakeup: Wakeup::new()?,
+            pipe_nonempty: false,
+            osevents_added: false,
+            fds_deregistered: false,
+            active: false,
+            wants_events: false,
+            fds: Vec::new(),
+            owners: Vec::new(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct Pollers {
+    slab: Slab<Poller>,
+    idle: Vec<PollerId>,
+    /// Active pollers in activation order; the application poller first.
+    active: Vec<PollerId>,
+    app: Option<PollerId>,
+    /// The application is inside `libxl_osevent_afterpoll` (so an event
+    /// queued now need not wake its poll: it will check events next).
+    pub app_in_afterpoll: bool,
+}
+
+impl Pollers {
+    pub fn init_app(&mut self) -> io::Result<()> {
+        let id = self.get()?;
+        self.app = Some(id);
+        Ok(())
+    }
+
+    pub fn app(&self) -> PollerId {
+        self.app.expect("application poller exists from ctx creation")
+    }
+
+    /// Takes a poller from the idle pool (or makes one) and activates it.
+    pub fn get(&mut self) -> io::Result<PollerId> {
+        let id = match self.idle.pop() {
+            Some(id) => id,
+            None => self.slab.insert(Poller::new()?),
+        };
+        let p = self.slab.get_mut(id).expect("pooled poller exists");
+        p.active = true;
+        p.osevents_added = false;
+        p.fds_deregistered = false;
+        p.wants_events = false;
+        self.active.push(id);
+        Ok(id)
+    }
+
+    /// Deactivates a poller and returns it to the pool.
+    pub fn put(&mut self, id: PollerId) {
+        if let Some(p) = self.slab.get_mut(id) {
+            if p.active {
+                p.active = false;
+                p.wants_events = false;
+                self.active.retain(|&a| a != id);
+                self.idle.push(id);
+            }
+        }
+    }
+
+    pub fn get_mut(&mut self, id: PollerId) -> &mut Poller {
+        self.slab.get_mut(id).expect("live poller")
+    }
+
+    pub fn get_ref(&self, id: PollerId) -> &Poller {
+        self.slab.get(id).expect("live poller")
+    }
+
+    /// Makes the poller's wakeup fd readable (once; repeats are merged).
+    pub fn wake(&mut self, id: PollerId) -> io::Result<()> {
+        let p = self.get_mut(id);
+        if p.pipe_nonempty {
+            return Ok(());
+        }
+        p.pipe_nonempty = true;
+        p.wakeup.wake()
+    }
+
+    /// Empties the wakeup pipe after the poller saw it readable.
+    pub fn drain(&mut self, id: PollerId) -> io::Result<()> {
+        let p = self.get_mut(id);
+        p.pipe_nonempty = false;
+        p.wakeup.drain()
+    }
+
+    pub fn wakeup_fd(&self, id: PollerId) -> i32 {
+        self.get_ref(id).wakeup.read_fd()
+    }
+
+    /// An fd or timeout was added: every active poller's set is stale.
+    pub fn note_osevent_added(&mut self) {
+        for &id in &self.active {
+            if let Some(p) = self.slab.get_mut(id) {
+                p.osevents_added = true;
+            }
+        }
+    }
+
+    /// An fd was deregistered: sets made before now may contain it.
+    pub fn note_fd_deregistered(&mut self) {
+        for &id in &self.active {
+            if let Some(p) = self.slab.get_mut(id) {
+                p.fds_deregistered = true;
+            }
+        }
+    }
+
+    /// Wakes every active poller whose thread waits for events.
+    pub fn wake_event_waiters(&mut self) -> io::Result<()> {
+        let ids: Vec<PollerId> =
+            self.active.iter().copied().filter(|&id| self.get_ref(id).wants_events).collect();
+        for id in ids {
+            self.wake(id)?;
+        }
+        Ok(())
+    }
+
+    /// The baton decision (see the module comment). Returns the pollers
+    /// to wake; clears their `osevents_added`.
+    fn baton_victims(&mut self) -> Vec<PollerId> {
+        let mut wake = Vec::new();
+        let app = self.app;
+        if let Some(app) = app {
+            let p = self.get_mut(app);
+            if p.osevents_added {
+                p.osevents_added = false;
+                wake.push(app);
+            }
+        }
+        let mut victim = None;
+        for &id in &self.active {
+            if Some(id) == app {
+                continue;
+            }
+            if !self.get_ref(id).osevents_added {
+                // Someone is up to date and will wake as needed.
+                return wake;
+            }
+            victim.get_or_insert(id);
+        }
+        if let Some(v) = victim {
+            self.get_mut(v).osevents_added = false;
+            wake.push(v);
+        }
+        wake
+    }
+
+    /// Pollers currently active (the application poller included).
+    pub fn active_count(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn total(&self) -> usize {
+        self.slab.len()
+    }
+}
+
+/// Milliseconds from `now` to `deadline`, as poll(2) wants them: 0 if past,
+/// rounded up, at most 2 000 000 000.
+pub fn timeout_ms(deadline: u64, now: u64) -> i32 {
+    if deadline <= now {
+        return 0;
+    }
+    let ms = (deadline - now).div_ceil(1_000_000);
+    ms.min(2_000_000_000) as i32
+}
+
+impl Egc<'_> {
+    /// Passes the baton (see the module comment). Called by `Egc::drop`.
+    pub fn baton_pass(&mut self) {
+        if self.ctx.no_baton {
+            return;
+        }
+        let victims = self.st().pollers.baton_victims();
+        for id in victims {
+            if let Err(e) = self.st().pollers.wake(id) {
+                self.disaster("cannot write a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
+            }
+        }
+    }
+
+    /// Builds poller `pid`'s set from the fd registry and returns the
+    /// timeout (ms, -1 for none) implied by the earliest deadline.
+    pub fn make_set(&mut self, pid: PollerId, now: u64) -> i32 {
+        let st = self.st();
+        let wake_fd = st.pollers.wakeup_fd(pid);
+        let (fds_reg, pollers) = (&st.fds, &mut st.pollers);
+        let p = pollers.get_mut(pid);
+        p.fds.clear();
+        p.owners.clear();
+        fds_reg.fill_set(&mut p.fds, &mut p.owners);
+        p.fds.push(sys::pollfd(wake_fd, sys::POLLIN));
+        p.owners.push(Owner::Wakeup);
+        p.osevents_added = false;
+        p.fds_deregistered = false;
+        match st.times.earliest() {
+            Some(deadline) => timeout_ms(deadline, now),
+            None => -1,
+        }
+    }
+
+    /// One turn of the library's own event loop on poller `pid`: make the
+    /// set, sleep (unlocked), dispatch what happened. `EINTR` is a turn in
+    /// which nothing happened.
+    pub fn eventloop_iteration(&mut self, pid: PollerId) -> Result<(), Rc> {
+        let timeout = self.make_set(pid, sys::clock::mono_ns());
+        let p = self.st().pollers.get_mut(pid);
+        let mut fds = std::mem::take(&mut p.fds);
+        let owners = std::mem::take(&mut p.owners);
+        let r = self.unlocked(|| sys::poll::poll(&mut fds, timeout));
+        let result = match r {
+            Ok(_) => {
+                self.afterpoll_internal(pid, &fds, &owners, sys::clock::mono_ns());
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => {
+                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "poll failed");
+                Err(ERROR_FAIL)
+            }
+        };
+        let p = self.st().pollers.get_mut(pid);
+        p.fds = fds;
+        p.owners = owners;
+        result
+    }
+
+    /// Dispatches the results of a poll over a set made for poller `pid`:
+    /// fd callbacks (after a re-check), the wakeup pipe, then every timeout
+    /// whose deadline is at or before `now`.
+    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], owners: &[Owner], now: u64) {
+        for (pfd, owner) in fds.iter().zip(owners) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            match *owner {
+                Owner::Wakeup => {
+                    if pfd.fd == self.pollers.wakeup_fd(pid) {
+                        if let Err(e) = self.st().pollers.drain(pid) {
+                            self.disaster("cannot read a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
+                        }
+                    }
+                }
+                Owner::Fd(ev) => self.fd_occurs(ev, pfd.fd, pfd.revents),
+            }
+        }
+        self.fire_due_timeouts(now);
+    }
+}
+
+/// What `libxl_osevent_beforepoll` tells the application.
+pub struct BeforePoll {
+    /// Entries the library wants (`*nfds_io` on return).
+    pub needed: usize,
+    /// Milliseconds until the earliest timeout (-1: none).
+    pub timeout: i32,
+    /// The set fitted in the space given.
+    pub fits: bool,
+}
+
+impl Egc<'_> {
+    /// `libxl_osevent_beforepoll`: makes the application poller's set,
+    /// copies it into `space` if it fits, and clears that poller's stale
+    /// mark (it now has an up-to-date set).
+    pub fn app_beforepoll(&mut self, space: &mut [PollFd], now: u64) -> BeforePoll {
+        let app = self.pollers.app();
+        let timeout = self.make_set(app, now);
+        let p = self.st().pollers.get_mut(app);
+        let needed = p.fds.len();
+        let fits = needed <= space.len();
+        if fits {
+            space[..needed].copy_from_slice(&p.fds);
+        }
+        BeforePoll { needed, timeout, fits }
+    }
+
+    /// `libxl_osevent_afterpoll`: dispatches `fds` (the set from the last
+    /// beforepoll, with revents filled in by poll) and due timeouts.
+    pub fn app_afterpoll(&mut self, fds: &[PollFd], now: u64) {
+        let app = self.pollers.app();
+        let p = self.st().pollers.get_mut(app);
+        let owners = std::mem::take(&mut p.owners);
+        let n = fds.len().min(owners.len());
+        self.st().pollers.app_in_afterpoll = true;
+        self.afterpoll_internal(app, &fds[..n], &owners[..n], now);
+        self.st().pollers.app_in_afterpoll = false;
+        let p = self.st().pollers.get_mut(app);
+        if p.owners.is_empty() {
+            p.owners = owners;
+        }
+    }
+}

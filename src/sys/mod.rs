@@ -1,0 +1,66 @@
+//! The operating system, behind safe functions.
+//!
+//! This module and `src/ffi` are the only places with `unsafe` code. It
+//! provides:
+//!
+//! * [`wakeup`]: a poller's wakeup channel, a non-blocking close-on-exec
+//!   pipe whose read end sits in every fd set the poller sleeps on;
+//! * [`poll`]: `poll(2)` over a slice of [`PollFd`], the zero-timeout
+//!   re-check of one fd, and a check that an fd number is open;
+//! * [`clock`]: the monotonic clock our deadlines use, the wall clock the
+//!   application speaks (`struct timeval`), and conversion between them.
+//!
+//! Every system call's result goes through [`cvt`], the one place where
+//! `-1` becomes the thread's `errno`.
+//!
+//! The backend is plain `poll(2)` everywhere; the choice is made here so a
+//! later epoll backend only changes this module.
+
+pub mod clock;
+pub mod poll;
+pub mod wakeup;
+
+use std::io;
+
+/// One `struct pollfd`, exactly as the kernel and `libxl_osevent_beforepoll`
+/// callers see it.
+pub type PollFd = libc::pollfd;
+
+pub const POLLIN: i16 = libc::POLLIN;
+pub const POLLPRI: i16 = libc::POLLPRI;
+pub const POLLOUT: i16 = libc::POLLOUT;
+pub const POLLERR: i16 = libc::POLLERR;
+pub const POLLHUP: i16 = libc::POLLHUP;
+pub const POLLNVAL: i16 = libc::POLLNVAL;
+
+/// The errno wrapper: a negative system-call result becomes the current
+/// `errno` as an [`io::Error`]; anything else is returned unchanged.
+pub fn cvt<T: IsMinusOne>(r: T) -> io::Result<T> {
+    if r.is_minus_one() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Integer results that use -1 for failure.
+pub trait IsMinusOne: Copy {
+    fn is_minus_one(self) -> bool;
+}
+
+impl IsMinusOne for i32 {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+impl IsMinusOne for isize {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+/// A fresh `pollfd` entry.
+pub fn pollfd(fd: i32, events: i16) -> PollFd {
+    PollFd { fd, events, revents: 0 }
+}

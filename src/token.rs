@@ -1,0 +1,189 @@
+//! Generation-checked slots: the handles we give out (to operations inside
+//! the library and, as `for_libxl`, to the application) are a slot index
+//! plus the slot's generation, never pointers.
+//!
+//! Invariants:
+//! * Removing a value bumps its slot's generation, so every token issued for
+//!   the old value stops matching; `get` rejects it. A reused slot therefore
+//!   never answers to a stale token.
+//! * A token packs into a non-zero `usize` (the generation is never 0), so
+//!   it can travel through a C `void *` and come back.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+/// A handle to a slot's current occupant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token {
+    idx: u32,
+    gen: u32,
+}
+
+impl Token {
+    /// Packs the token into a non-zero word (for `void *for_libxl`).
+    pub fn to_usize(self) -> usize {
+        ((self.gen as usize) << 32) | self.idx as usize
+    }
+
+    /// Unpacks a word made by `to_usize`. Any other value gives a token that
+    /// `get` will reject (or `None` if it cannot be a token at all).
+    pub fn from_usize(v: usize) -> Option<Token> {
+        let gen = (v >> 32) as u32;
+        if gen == 0 {
+            return None;
+        }
+        Some(Token { idx: v as u32, gen })
+    }
+
+    pub fn index(self) -> usize {
+        self.idx as usize
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.idx, self.gen)
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+struct Slot<T> {
+    gen: u32,
+    val: Option<T>,
+}
+
+/// A slab of `T` addressed by [`Token`].
+pub struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Slab<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Stores `val` and returns its token.
+    pub fn insert(&mut self, val: T) -> Token {
+        self.len += 1;
+        if let Some(idx) = self.free.pop() {
+            let slot = &mut self.slots[idx as usize];
+            debug_assert!(slot.val.is_none());
+            slot.val = Some(val);
+            return Token { idx, gen: slot.gen };
+        }
+        let idx = u32::try_from(self.slots.len()).expect("fewer than 2^32 slots");
+        self.slots.push(Slot { gen: 1, val: Some(val) });
+        Token { idx, gen: 1 }
+    }
+
+    pub fn get(&self, t: Token) -> Option<&T> {
+        let slot = self.slots.get(t.idx as usize)?;
+        if slot.gen != t.gen {
+            return None;
+        }
+        slot.val.as_ref()
+    }
+
+    pub fn get_mut(&mut self, t: Token) -> Option<&mut T> {
+        let slot = self.slots.get_mut(t.idx as usize)?;
+        if slot.gen != t.gen {
+            return None;
+        }
+        slot.val.as_mut()
+    }
+
+    pub fn contains(&self, t: Token) -> bool {
+        self.get(t).is_some()
+    }
+
+    /// Takes the value out and retires the token.
+    pub fn remove(&mut self, t: Token) -> Option<T> {
+        let slot = self.slots.get_mut(t.idx as usize)?;
+        if slot.gen != t.gen || slot.val.is_none() {
+            return None;
+        }
+        let v = slot.val.take();
+        slot.gen = slot.gen.wrapping_add(1).max(1);
+        self.free.push(t.idx);
+        self.len -= 1;
+        v
+    }
+
+    /// Every live (token, value) pair, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (Token, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.val.as_ref().map(|v| (Token { idx: i as u32, gen: s.gen }, v))
+        })
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Token, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+            let gen = s.gen;
+            s.val.as_mut().map(move |v| (Token { idx: i as u32, gen }, v))
+        })
+    }
+
+    /// Live tokens, collected (for loops that mutate the slab).
+    pub fn tokens(&self) -> Vec<Token> {
+        self.iter().map(|(t, _)| t).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_token_after_slot_reuse_is_ignored() {
+        let mut s = Slab::new();
+        let a = s.insert("a");
+        assert_eq!(s.remove(a), Some("a"));
+        let b = s.insert("b");
+        assert_eq!(a.index(), b.index(), "slot is reused");
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.remove(a), None);
+        assert_eq!(s.get(b), Some(&"b"));
+    }
+
+    #[test]
+    fn token_roundtrips_through_usize_and_is_never_zero() {
+        let mut s = Slab::new();
+        for i in 0..10 {
+            let t = s.insert(i);
+            let w = t.to_usize();
+            assert_ne!(w, 0);
+            assert_eq!(Token::from_usize(w), Some(t));
+        }
+        assert_eq!(Token::from_usize(0), None);
+        assert_eq!(Token::from_usize(7), None, "generation 0 is never issued");
+    }
+
+    #[test]
+    fn forged_token_is_rejected() {
+        let mut s = Slab::new();
+        s.insert(1);
+        let forged = Token::from_usize((99usize << 32) | 5).unwrap();
+        assert_eq!(s.get(forged), None);
+    }
+}
