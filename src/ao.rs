@@ -532,3 +532,203 @@ impl Egc<'_> {
         self.aos.slab.contains(ao)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use super::*;
+    use crate::rc::ERROR_TIMEDOUT;
+    use crate::sys::POLLIN;
+    use crate::testutil;
+
+    fn event_ao(egc: &mut Egc<'_>, fe: u64) -> AoId {
+        egc.ao_create(AoHow::ForEvent(fe), 0).unwrap()
+    }
+
+    fn completion_rc(egc: &mut Egc<'_>, fe: u64) -> Option<Rc> {
+        match egc.event_check(u64::MAX, &mut |e| e.for_user == fe) {
+            Ok(Event { kind: EventKind::OperationComplete { rc }, .. }) => Some(rc),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn completing_an_ao_deregisters_the_sources_it_owns() {
+        let ctx = testutil::ctx();
+        let (r, _w) = testutil::pipe();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 1);
+        let fd = egc.ev_fd_register(Some(ao), r.as_raw_fd(), POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
+        let t = egc.ev_time_register_rel(ao, 10_000, Box::new(|_, _, _| {})).unwrap();
+        let a = egc.ao_abortable_register(ao, Box::new(|_, _| {})).unwrap();
+        assert_eq!(egc.ao_inprogress(ao), 0);
+        egc.ao_complete(ao, 0);
+        assert!(!egc.ev_fd_isregistered(fd));
+        assert!(!egc.ev_time_isregistered(t));
+        assert!(!egc.aos.abortables.contains(a));
+        assert_eq!(completion_rc(&mut egc, 1), Some(0));
+        assert!(!egc.ao_exists(ao), "reported and no longer in use: freed");
+    }
+
+    #[test]
+    fn abort_runs_abortables_with_error_aborted() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 7);
+        egc.ao_abortable_register(ao, Box::new(move |e, rc| e.ao_complete(ao, rc))).unwrap();
+        egc.ao_inprogress(ao);
+        assert_eq!(egc.ao_abort(AbortKey::Event(7)), 0);
+        assert_eq!(completion_rc(&mut egc, 7), Some(ERROR_ABORTED));
+        assert_eq!(egc.ao_abort(AbortKey::Event(7)), ERROR_NOTFOUND, "completed: no longer findable");
+    }
+
+    #[test]
+    fn abort_of_unknown_operation_is_notfound() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 1);
+        egc.ao_inprogress(ao);
+        assert_eq!(egc.ao_abort(AbortKey::Event(2)), ERROR_NOTFOUND);
+        assert_eq!(egc.ao_abort(AbortKey::Sync), ERROR_NOTFOUND);
+        assert_eq!(egc.ao_abort(AbortKey::Callback(1, 1)), ERROR_NOTFOUND);
+    }
+
+    #[test]
+    fn second_abort_of_an_aborting_ao_is_error_aborted() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 3);
+        egc.ao_inprogress(ao); // no abortables: the abort is only noted
+        assert_eq!(egc.ao_abort(AbortKey::Event(3)), 0);
+        assert_eq!(egc.ao_aborting(ao), ERROR_ABORTED);
+        assert_eq!(egc.ao_abort(AbortKey::Event(3)), ERROR_ABORTED);
+        assert_eq!(
+            egc.ao_abortable_register(ao, Box::new(|_, _| {})).err(),
+            Some(ERROR_ABORTED),
+            "registering on an aborting ao is refused"
+        );
+        egc.ao_complete(ao, ERROR_ABORTED);
+    }
+
+    #[test]
+    fn aborting_cuts_a_timeout_short_with_error_aborted() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 4);
+        egc.ev_time_register_rel(ao, 60_000, Box::new(move |e, _, rc| e.ao_complete(ao, rc))).unwrap();
+        egc.ao_inprogress(ao);
+        assert_eq!(egc.ao_abort(AbortKey::Event(4)), 0);
+        assert_eq!(completion_rc(&mut egc, 4), Some(ERROR_ABORTED));
+    }
+
+    #[test]
+    fn abort_finds_the_newest_matching_operation() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let old = event_ao(&mut egc, 9);
+        let new = event_ao(&mut egc, 9);
+        for ao in [old, new] {
+            egc.ao_abortable_register(ao, Box::new(move |e, rc| e.ao_complete(ao, rc))).unwrap();
+            egc.ao_inprogress(ao);
+        }
+        assert_eq!(egc.ao_abort(AbortKey::Event(9)), 0);
+        assert!(egc.ao_exists(old) && !egc.ao_exists(new));
+    }
+
+    #[test]
+    fn callback_completion_runs_once_after_unlock() {
+        let ctx = testutil::ctx();
+        let got = std::sync::Arc::new(AtomicI32::new(1));
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            let g = got.clone();
+            let ao = egc
+                .ao_create(
+                    AoHow::Callback {
+                        cb: Box::new(move |rc| {
+                            assert_eq!(g.swap(rc, Ordering::SeqCst), 1, "called once");
+                        }),
+                        key: AbortKey::Callback(1, 2),
+                    },
+                    0,
+                )
+                .unwrap();
+            egc.ao_inprogress(ao);
+            egc.ao_complete(ao, -9);
+            assert_eq!(got.load(Ordering::SeqCst), 1, "not while locked");
+        }
+        assert_eq!(got.load(Ordering::SeqCst), -9);
+        let egc = Egc::new(&ctx, "test");
+        assert!(egc.aos.is_empty(), "freed after its callback returned");
+    }
+
+    #[test]
+    fn completion_waits_for_outstanding_progress_callbacks() {
+        let ctx = testutil::ctx();
+        let order = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            let o1 = order.clone();
+            let ao = egc
+                .ao_create(
+                    AoHow::Callback { cb: Box::new(move |_| o1.lock().push("done")), key: AbortKey::Callback(1, 1) },
+                    0,
+                )
+                .unwrap();
+            let o2 = order.clone();
+            let how = AopHow::Callback { for_event: 5, cb: std::sync::Arc::new(move |_| o2.lock().push("progress")) };
+            egc.ao_progress_report(ao, &how, Event::new(0, 0, EventKind::DomainCreateConsoleAvailable));
+            egc.ao_progress_report(ao, &how, Event::new(0, 0, EventKind::DomainCreateConsoleAvailable));
+            egc.ao_inprogress(ao);
+            egc.ao_complete(ao, 0);
+        }
+        assert_eq!(*order.lock(), vec!["progress", "progress", "done"]);
+    }
+
+    #[test]
+    fn nested_aos_share_their_roots_abort_state() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let root = event_ao(&mut egc, 11);
+        let child = egc.nested_ao_create(root);
+        let grandchild = egc.nested_ao_create(child);
+        egc.ao_abortable_register(grandchild, Box::new(|_, _| {})).unwrap();
+        egc.ao_inprogress(root);
+        assert_eq!(egc.ao_abort(AbortKey::Event(11)), 0);
+        assert_eq!(egc.ao_aborting(grandchild), ERROR_ABORTED);
+        egc.nested_ao_free(grandchild);
+        egc.nested_ao_free(child);
+        egc.ao_complete(root, ERROR_ABORTED);
+        assert_eq!(completion_rc(&mut egc, 11), Some(ERROR_ABORTED));
+    }
+
+    #[test]
+    fn synchronous_ao_runs_the_loop_until_complete() {
+        let ctx = testutil::ctx();
+        let (r, w) = testutil::pipe();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            testutil::poke(&w);
+            w
+        });
+        let mut egc = Egc::new(&ctx, "test");
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::Sync);
+        assert_eq!(rc, 0);
+        drop(egc);
+        drop(t.join());
+        let egc = Egc::new(&ctx, "test");
+        assert!(egc.aos.is_empty() && egc.fds.is_empty());
+        assert_eq!(egc.pollers.active_count(), 1, "only the application poller stays active");
+    }
+
+    #[test]
+    fn timeout_fires_with_error_timedout() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::Sync, 0).unwrap();
+        egc.ev_time_register_rel(ao, 5, Box::new(move |e, _, rc| e.ao_complete(ao, rc))).unwrap();
+        assert_eq!(egc.ao_inprogress(ao), ERROR_TIMEDOUT);
+    }
+}

@@ -219,3 +219,77 @@ impl Drop for Egc<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testutil;
+
+    #[test]
+    fn app_calls_run_after_the_lock_is_released() {
+        let ctx = testutil::ctx();
+        let ran = Arc::new(AtomicUsize::new(0));
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            let r = ran.clone();
+            egc.queue_event_call(Box::new(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            }));
+            assert_eq!(ran.load(Ordering::SeqCst), 0, "queued, not run, while locked");
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert!(ctx.state.try_lock().is_some(), "egc released the lock");
+    }
+
+    #[test]
+    fn egc_releases_lock_before_app_calls() {
+        let ctx = Arc::new(testutil::ctx());
+        let seen_unlocked = Arc::new(AtomicUsize::new(0));
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            let (c, s) = (ctx.clone(), seen_unlocked.clone());
+            egc.queue_event_call(Box::new(move || {
+                if c.state.try_lock().is_some() && !holds_lock(&c) {
+                    s.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+        }
+        assert_eq!(seen_unlocked.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn immediates_run_in_order_with_the_lock_held() {
+        let ctx = testutil::ctx();
+        let log = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            for i in 0..3 {
+                let l = log.clone();
+                egc.immediate(Box::new(move |e| {
+                    assert!(holds_lock(e.ctx));
+                    l.lock().push(i);
+                    if i == 0 {
+                        let l2 = l.clone();
+                        e.immediate(Box::new(move |_| l2.lock().push(10)));
+                    }
+                }));
+            }
+        }
+        assert_eq!(*log.lock(), vec![0, 1, 2, 10]);
+    }
+
+    #[test]
+    fn unlocked_section_clears_the_held_record() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        assert!(holds_lock(&ctx));
+        let inside = egc.unlocked(|| holds_lock(&ctx));
+        assert!(!inside);
+        assert!(holds_lock(&ctx));
+        drop(egc);
+        assert!(!holds_lock(&ctx));
+    }
+}

@@ -172,3 +172,59 @@ impl Egc<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    fn op(fe: u64) -> Event {
+        Event::new(0, fe, EventKind::OperationComplete { rc: 0 })
+    }
+
+    #[test]
+    fn check_honours_typemask_and_predicate_and_keeps_order() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        egc.event_occurred(Event::new(0, 9, EventKind::DomainCreateConsoleAvailable));
+        for fe in 1..=3 {
+            egc.event_occurred(op(fe));
+        }
+        let only_ops = 1u64 << EVENT_OPERATION_COMPLETE;
+        assert_eq!(egc.event_check(only_ops, &mut |e| e.for_user == 2).unwrap().for_user, 2);
+        assert_eq!(egc.event_check(only_ops, &mut |_| true).unwrap().for_user, 1);
+        assert_eq!(egc.event_check(only_ops, &mut |e| e.for_user == 9), Err(ERROR_NOT_READY));
+        assert_eq!(egc.event_check(u64::MAX, &mut |_| true).unwrap().for_user, 9);
+        assert_eq!(egc.events.queued(), 1);
+    }
+
+    #[test]
+    fn events_in_the_hook_mask_go_to_the_callback_not_the_queue() {
+        let ctx = testutil::ctx();
+        let got = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            let g = got.clone();
+            egc.register_event_hooks(Some(EventHooks {
+                occurs_mask: 1 << EVENT_OPERATION_COMPLETE,
+                occurs: Some(Arc::new(move |e| g.lock().push(e.for_user))),
+                disaster: None,
+            }));
+            egc.event_occurred(op(5));
+            egc.event_occurred(Event::new(0, 6, EventKind::DomainCreateConsoleAvailable));
+            assert_eq!(egc.events.queued(), 1, "only the unmasked type is queued");
+        }
+        assert_eq!(*got.lock(), vec![5]);
+    }
+
+    #[test]
+    fn queued_event_wakes_event_waiters() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let w = egc.st().pollers.get().unwrap();
+        egc.st().pollers.get_mut(w).wants_events = true;
+        egc.event_occurred(op(1));
+        let fd = egc.pollers.wakeup_fd(w);
+        assert_ne!(crate::sys::poll::recheck(fd, crate::sys::POLLIN), 0);
+    }
+}

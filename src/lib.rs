@@ -21,3 +21,6 @@ pub mod rc;
 pub mod sys;
 pub mod testops;
 pub mod token;
+
+#[cfg(test)]
+mod testutil;

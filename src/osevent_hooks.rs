@@ -158,3 +158,143 @@ impl Egc<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::ao::AoHow;
+    use crate::rc::{ERROR_OSEVENT_REG_FAIL, ERROR_TIMEDOUT};
+    use crate::sys::POLLIN;
+    use crate::testutil;
+
+    /// Records every hook call; can be told to fail registrations.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        fail_register: Mutex<Option<Rc>>,
+        last_timeout_token: Mutex<usize>,
+        last_fd_token: Mutex<usize>,
+    }
+
+    impl OseventHooks for Recorder {
+        fn fd_register(&self, fd: i32, events: i16, for_libxl: usize) -> Result<usize, Rc> {
+            if let Some(rc) = *self.fail_register.lock() {
+                return Err(rc);
+            }
+            *self.last_fd_token.lock() = for_libxl;
+            self.calls.lock().push(format!("fd_register {fd} {events}"));
+            Ok(1000 + fd as usize)
+        }
+        fn fd_modify(&self, fd: i32, for_app: &mut usize, events: i16) -> Result<(), Rc> {
+            self.calls.lock().push(format!("fd_modify {fd} {events} {for_app}"));
+            Ok(())
+        }
+        fn fd_deregister(&self, fd: i32, for_app: usize) {
+            self.calls.lock().push(format!("fd_deregister {fd} {for_app}"));
+        }
+        fn timeout_register(&self, _abs: Timeval, for_libxl: usize) -> Result<usize, Rc> {
+            if let Some(rc) = *self.fail_register.lock() {
+                return Err(rc);
+            }
+            *self.last_timeout_token.lock() = for_libxl;
+            self.calls.lock().push("timeout_register".into());
+            Ok(77)
+        }
+        fn timeout_modify_now(&self, for_app: &mut usize) -> Result<(), Rc> {
+            self.calls.lock().push(format!("timeout_modify_now {for_app}"));
+            Ok(())
+        }
+    }
+
+    fn setup(ctx: &crate::ctx::Ctx) -> Arc<Recorder> {
+        let rec = Arc::new(Recorder::default());
+        Egc::new(ctx, "test").register_osevent_hooks(Some(rec.clone()));
+        rec
+    }
+
+    #[test]
+    fn fd_registration_is_mirrored_with_the_apps_value() {
+        let ctx = testutil::ctx();
+        let rec = setup(&ctx);
+        let (r, _w) = testutil::pipe();
+        let fd = r.as_raw_fd();
+        let mut egc = Egc::new(&ctx, "test");
+        let ev = egc.ev_fd_register(None, fd, POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
+        assert_eq!(*rec.last_fd_token.lock(), ev.to_usize(), "for_libxl is the registration's token");
+        egc.ev_fd_modify(ev, POLLIN | crate::sys::POLLOUT).unwrap();
+        egc.ev_fd_deregister(ev);
+        let calls = rec.calls.lock().clone();
+        let want = [format!("fd_register {fd} 1"), format!("fd_modify {fd} 5 {}", 1000 + fd), format!("fd_deregister {fd} {}", 1000 + fd)];
+        assert_eq!(calls, want);
+    }
+
+    #[test]
+    fn hook_failure_fails_the_registration_and_leaves_nothing_behind() {
+        let ctx = testutil::ctx();
+        let rec = setup(&ctx);
+        *rec.fail_register.lock() = Some(ERROR_OSEVENT_REG_FAIL);
+        let (r, _w) = testutil::pipe();
+        let mut egc = Egc::new(&ctx, "test");
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::ForEvent(1));
+        assert_eq!(rc, ERROR_OSEVENT_REG_FAIL);
+        assert!(egc.fds.is_empty() && egc.aos.is_empty() && egc.times.is_empty());
+        *rec.fail_register.lock() = Some(42); // "any positive int" passes through too
+        let ao = egc.ao_create(AoHow::ForEvent(2), 0).unwrap();
+        assert_eq!(egc.ev_time_register_rel(ao, 1000, Box::new(|_, _, _| {})).err(), Some(42));
+        assert!(egc.times.is_empty() && egc.hooks.time_nexi.is_empty());
+    }
+
+    #[test]
+    fn deregistered_timeout_is_fired_now_and_its_nexus_kept_until_reported() {
+        let ctx = testutil::ctx();
+        let rec = setup(&ctx);
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let ev = egc.ev_time_register_rel(ao, 60_000, Box::new(|_, _, _| panic!("must not fire"))).unwrap();
+        let nexus = *rec.last_timeout_token.lock();
+        egc.ev_time_deregister(ev);
+        assert_eq!(rec.calls.lock().last().unwrap(), "timeout_modify_now 77");
+        assert_eq!(egc.hooks.time_nexi.len(), 1, "kept until the application reports it");
+        egc.osevent_occurred_timeout(nexus).unwrap();
+        assert!(egc.hooks.time_nexi.is_empty());
+        egc.osevent_occurred_timeout(nexus).unwrap(); // duplicate: ignored
+    }
+
+    #[test]
+    fn stale_occurred_timeout_is_ignored_after_its_slot_is_reused() {
+        let ctx = testutil::ctx();
+        let rec = setup(&ctx);
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let fired = Arc::new(Mutex::new(0));
+        let f = fired.clone();
+        egc.ev_time_register_rel(ao, 60_000, Box::new(move |_, _, rc| {
+            assert_eq!(rc, ERROR_TIMEDOUT);
+            *f.lock() += 1;
+        }))
+        .unwrap();
+        let first = *rec.last_timeout_token.lock();
+        egc.osevent_occurred_timeout(first).unwrap();
+        assert_eq!(*fired.lock(), 1);
+        let f = fired.clone();
+        egc.ev_time_register_rel(ao, 60_000, Box::new(move |_, _, _| *f.lock() += 100)).unwrap();
+        let second = *rec.last_timeout_token.lock();
+        assert_eq!(Token::from_usize(first).unwrap().index(), Token::from_usize(second).unwrap().index());
+        egc.osevent_occurred_timeout(first).unwrap(); // stale: same slot, old generation
+        assert_eq!(*fired.lock(), 1);
+    }
+
+    #[test]
+    fn forged_for_libxl_values_are_ignored() {
+        let ctx = testutil::ctx();
+        setup(&ctx);
+        let mut egc = Egc::new(&ctx, "test");
+        assert_eq!(egc.osevent_occurred_fd(0, 3, POLLIN), Err(ERROR_INVAL));
+        assert_eq!(egc.osevent_occurred_fd(0xdead_beef_0000_0001, 3, POLLIN), Ok(()));
+        assert_eq!(egc.osevent_occurred_timeout(12345 << 32), Ok(()));
+    }
+}

@@ -361,3 +361,100 @@ impl Egc<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    fn woken(egc: &Egc<'_>, id: PollerId) -> bool {
+        sys::poll::recheck(egc.pollers.wakeup_fd(id), sys::POLLIN) & sys::POLLIN != 0
+    }
+
+    /// Two threads "sleep" (hold active pollers); an fd is added; when the
+    /// adder's egc goes, exactly one sleeper must be woken.
+    #[test]
+    fn unstale_liveness_one_stale_sleeper_is_woken_when_none_is_up_to_date() {
+        let ctx = testutil::ctx();
+        let (a, b);
+        {
+            let mut egc = Egc::new(&ctx, "test");
+            a = egc.st().pollers.get().unwrap();
+            b = egc.st().pollers.get().unwrap();
+        }
+        let (r, _w) = testutil::pipe();
+        let mut egc = Egc::new(&ctx, "test");
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        let n = [a, b].iter().filter(|&&p| woken(&egc, p)).count();
+        assert_eq!(n, 1, "exactly one stale sleeper is woken");
+        assert!(woken(&egc, egc.pollers.app()), "the application poller is woken too");
+    }
+
+    #[test]
+    fn baton_is_not_passed_while_an_up_to_date_sleeper_exists() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let a = egc.st().pollers.get().unwrap();
+        egc.st().pollers.note_osevent_added();
+        let b = egc.st().pollers.get().unwrap(); // made its set after the add
+        egc.baton_pass();
+        assert!(!woken(&egc, a) && !woken(&egc, b), "b is up to date: nobody needs waking");
+    }
+
+    #[test]
+    fn making_a_set_clears_the_stale_mark() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let a = egc.st().pollers.get().unwrap();
+        egc.st().pollers.note_osevent_added();
+        egc.make_set(a, sys::clock::mono_ns());
+        egc.baton_pass();
+        assert!(!woken(&egc, a));
+    }
+
+    #[test]
+    fn wakeups_are_merged_and_drained() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let a = egc.st().pollers.get().unwrap();
+        for _ in 0..10 {
+            egc.st().pollers.wake(a).unwrap();
+        }
+        assert!(woken(&egc, a));
+        egc.st().pollers.drain(a).unwrap();
+        assert!(!woken(&egc, a));
+    }
+
+    /// Negative control: with the test switch set, the same situation as
+    /// above leaves every stale sleeper asleep.
+    #[test]
+    fn no_baton_switch_leaves_stale_sleepers_asleep() {
+        let mut ctx = testutil::ctx();
+        ctx.no_baton = true;
+        let mut egc = Egc::new(&ctx, "test");
+        let a = egc.st().pollers.get().unwrap();
+        egc.st().pollers.note_osevent_added();
+        egc.baton_pass();
+        assert!(!woken(&egc, a));
+    }
+
+    #[test]
+    fn poller_pool_reuses_pollers() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let a = egc.st().pollers.get().unwrap();
+        egc.st().pollers.put(a);
+        let b = egc.st().pollers.get().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(egc.pollers.total(), 2, "app poller + one pooled");
+    }
+
+    #[test]
+    fn timeout_ms_rounds_up_and_clamps() {
+        assert_eq!(timeout_ms(10, 20), 0);
+        assert_eq!(timeout_ms(1_000_001, 0), 2);
+        assert_eq!(timeout_ms(u64::MAX, 0), 2_000_000_000);
+    }
+}

@@ -169,3 +169,86 @@ impl Egc<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::egc::Egc;
+    use crate::sys::POLLIN;
+    use crate::testutil;
+
+    fn counting(n: &Arc<AtomicUsize>) -> super::FdCallback {
+        let n = n.clone();
+        Box::new(move |_, _, _, _, _| {
+            n.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    #[test]
+    fn no_spurious_callback_when_the_condition_no_longer_holds() {
+        let ctx = testutil::ctx();
+        let (r, _w) = testutil::pipe();
+        let n = Arc::new(AtomicUsize::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let ev = egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, counting(&n)).unwrap();
+        // A poller claims POLLIN, but the pipe is empty now: no callback.
+        egc.fd_occurs(ev, r.as_raw_fd(), POLLIN);
+        assert_eq!(n.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn callback_runs_when_ready_and_stays_registered() {
+        let ctx = testutil::ctx();
+        let (r, w) = testutil::pipe();
+        let n = Arc::new(AtomicUsize::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let ev = egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, counting(&n)).unwrap();
+        testutil::poke(&w);
+        egc.fd_occurs(ev, r.as_raw_fd(), 0);
+        egc.fd_occurs(ev, r.as_raw_fd(), 0);
+        assert_eq!(n.load(Ordering::SeqCst), 2);
+        assert!(egc.ev_fd_isregistered(ev));
+    }
+
+    #[test]
+    fn stale_fd_token_is_ignored_after_slot_reuse() {
+        let ctx = testutil::ctx();
+        let (r, w) = testutil::pipe();
+        testutil::poke(&w);
+        let (old_n, new_n) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut egc = Egc::new(&ctx, "test");
+        let old = egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, counting(&old_n)).unwrap();
+        egc.ev_fd_deregister(old);
+        let new = egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, counting(&new_n)).unwrap();
+        assert_eq!(old.index(), new.index(), "slot reused");
+        egc.fd_occurs(old, r.as_raw_fd(), POLLIN);
+        assert_eq!((old_n.load(Ordering::SeqCst), new_n.load(Ordering::SeqCst)), (0, 0));
+        egc.fd_occurs(new, r.as_raw_fd(), POLLIN);
+        assert_eq!(new_n.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn callback_may_deregister_itself() {
+        let ctx = testutil::ctx();
+        let (r, w) = testutil::pipe();
+        testutil::poke(&w);
+        let mut egc = Egc::new(&ctx, "test");
+        let ev = egc
+            .ev_fd_register(None, r.as_raw_fd(), POLLIN, Box::new(|e, ev, _, _, _| e.ev_fd_deregister(ev)))
+            .unwrap();
+        egc.fd_occurs(ev, r.as_raw_fd(), POLLIN);
+        assert!(!egc.ev_fd_isregistered(ev));
+        assert!(egc.fds.is_empty());
+    }
+
+    #[test]
+    fn negative_fd_is_refused() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        assert_eq!(egc.ev_fd_register(None, -1, POLLIN, Box::new(|_, _, _, _, _| {})).err(), Some(crate::rc::ERROR_INVAL));
+        assert!(egc.fds.is_empty());
+    }
+}

@@ -174,3 +174,75 @@ impl Egc<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use crate::ao::AoHow;
+    use crate::egc::Egc;
+    use crate::rc::ERROR_TIMEDOUT;
+    use crate::testutil;
+
+    #[test]
+    fn timeouts_fire_in_deadline_order() {
+        let ctx = testutil::ctx();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let base = crate::sys::clock::mono_ns();
+        for (i, ms) in [30u64, 10, 20].into_iter().enumerate() {
+            let o = order.clone();
+            egc.ev_time_register_abs(ao, base + ms * 1_000_000, Box::new(move |_, _, rc| {
+                assert_eq!(rc, ERROR_TIMEDOUT);
+                o.lock().push(i);
+            }))
+            .unwrap();
+        }
+        egc.fire_due_timeouts(base + 25_000_000);
+        assert_eq!(*order.lock(), vec![1, 2]);
+        egc.fire_due_timeouts(base + 100_000_000);
+        assert_eq!(*order.lock(), vec![1, 2, 0]);
+        assert!(egc.times.is_empty());
+    }
+
+    #[test]
+    fn deregistered_timeout_never_fires() {
+        let ctx = testutil::ctx();
+        let fired = Arc::new(Mutex::new(false));
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let f = fired.clone();
+        let ev = egc.ev_time_register_rel(ao, 0, Box::new(move |_, _, _| *f.lock() = true)).unwrap();
+        egc.ev_time_deregister(ev);
+        egc.ev_time_deregister(ev); // idempotent
+        egc.fire_due_timeouts(u64::MAX);
+        assert!(!*fired.lock());
+        assert_eq!(egc.st().times.earliest(), None);
+    }
+
+    #[test]
+    fn lazy_heap_is_compacted_when_mostly_dead() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let evs: Vec<_> =
+            (0..1000).map(|_| egc.ev_time_register_rel(ao, 60_000, Box::new(|_, _, _| {})).unwrap()).collect();
+        for ev in &evs[..990] {
+            egc.ev_time_deregister(*ev);
+        }
+        assert!(egc.times.heap.len() <= 2 * egc.times.len().max(64), "heap {} live {}", egc.times.heap.len(), egc.times.len());
+    }
+
+    #[test]
+    fn infinite_timeout_is_not_in_the_heap() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let ev = egc.ev_time_register_rel(ao, -1, Box::new(|_, _, _| {})).unwrap();
+        assert!(egc.ev_time_isregistered(ev));
+        assert_eq!(egc.st().times.earliest(), None);
+    }
+}

@@ -6,7 +6,10 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
 use super::boundary::ffi_entry;
-use super::types::{libxl_ctx, libxl_event, libxl_event_hooks, libxl_event_predicate};
+use super::types::{libxl_ctx, libxl_event, libxl_event_hooks, libxl_event_type};
+
+/// `libxl_event_predicate *`.
+type Predicate = Option<unsafe extern "C" fn(ev: *const libxl_event, user: *mut c_void) -> c_int>;
 use super::SendPtr;
 use crate::event::{Event, EventHooks, EventKind};
 use crate::rc::{ERROR_FAIL, ERROR_INVAL};
@@ -50,7 +53,7 @@ pub fn to_c_heap(ev: &Event) -> *mut libxl_event {
 }
 
 fn with_predicate(
-    pred: Option<libxl_event_predicate>,
+    pred: Predicate,
     user: *mut c_void,
 ) -> impl FnMut(&Event) -> bool {
     let user = SendPtr(user);
@@ -72,7 +75,7 @@ pub unsafe extern "C" fn libxl_event_check(
     ctx: *mut libxl_ctx,
     event_r: *mut *mut libxl_event,
     typemask: u64,
-    predicate: Option<libxl_event_predicate>,
+    predicate: Option<unsafe extern "C" fn(ev: *const libxl_event, user: *mut c_void) -> c_int>,
     predicate_user: *mut c_void,
 ) -> c_int {
     const ENTRY: &str = "libxl_event_check";
@@ -98,7 +101,7 @@ pub unsafe extern "C" fn libxl_event_wait(
     ctx: *mut libxl_ctx,
     event_r: *mut *mut libxl_event,
     typemask: u64,
-    predicate: Option<libxl_event_predicate>,
+    predicate: Option<unsafe extern "C" fn(ev: *const libxl_event, user: *mut c_void) -> c_int>,
     predicate_user: *mut c_void,
 ) -> c_int {
     const ENTRY: &str = "libxl_event_wait";
@@ -145,7 +148,7 @@ pub unsafe extern "C" fn libxl_event_init(p: *mut libxl_event) {
 /// # Safety
 /// `p` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn libxl_event_init_type(p: *mut libxl_event, type_: c_int) {
+pub unsafe extern "C" fn libxl_event_init_type(p: *mut libxl_event, type_: libxl_event_type) {
     if !p.is_null() {
         // SAFETY: as for libxl_event_init.
         unsafe {
@@ -183,7 +186,7 @@ pub unsafe extern "C" fn libxl_event_dispose(p: *mut libxl_event) {
 
 /// Xen's lower-case name of an event type; NULL if unknown.
 #[no_mangle]
-pub extern "C" fn libxl_event_type_to_string(p: c_int) -> *const c_char {
+pub extern "C" fn libxl_event_type_to_string(p: libxl_event_type) -> *const c_char {
     TYPE_NAMES.iter().find(|(v, _)| *v == p).map_or(std::ptr::null(), |(_, n)| n.as_ptr())
 }
 
@@ -192,7 +195,7 @@ pub extern "C" fn libxl_event_type_to_string(p: c_int) -> *const c_char {
 /// # Safety
 /// `s` NULL or a NUL-terminated string; `e` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn libxl_event_type_from_string(s: *const c_char, e: *mut c_int) -> c_int {
+pub unsafe extern "C" fn libxl_event_type_from_string(s: *const c_char, e: *mut libxl_event_type) -> c_int {
     if s.is_null() || e.is_null() {
         return ERROR_INVAL;
     }

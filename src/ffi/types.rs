@@ -4,6 +4,9 @@
 
 use std::ffi::{c_char, c_int, c_short, c_void};
 
+/// `libxl_event_type` (an enum in C; int-sized).
+pub type libxl_event_type = c_int;
+
 /// `libxl_ctx`: opaque to C; really our `CtxBox`.
 #[repr(C)]
 pub struct libxl_ctx {
@@ -102,7 +105,6 @@ pub struct libxl_event {
     pub u: libxl_event_u,
 }
 
-pub type libxl_event_predicate = unsafe extern "C" fn(ev: *const libxl_event, user: *mut c_void) -> c_int;
 
 #[repr(C)]
 pub struct libxl_event_hooks {
