@@ -88,9 +88,12 @@ pub enum Owned {
     Abortable(AbrtId),
 }
 
+/// An abortable's callback: `(egc, ERROR_ABORTED)`.
+pub type AbortCallback = Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>;
+
 /// What aborting does for one abortable.
 pub enum AbortAction {
-    Callback(Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>),
+    Callback(AbortCallback),
     /// Fire this timeout early with `ERROR_ABORTED`.
     Time(EvTime),
 }
@@ -410,7 +413,7 @@ impl Egc<'_> {
     pub fn ao_abortable_register(
         &mut self,
         ao: AoId,
-        cb: Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>,
+        cb: AbortCallback,
     ) -> Result<AbrtId, Rc> {
         let a = self.abortable_register_action(ao, AbortAction::Callback(cb))?;
         self.ao_own(ao, Owned::Abortable(a));

@@ -65,12 +65,15 @@ impl Event {
     }
 }
 
+/// The application's `disaster` hook: `(event type or 0, message, errno)`.
+pub type DisasterFn = Arc<dyn Fn(u32, &str, i32) + Send + Sync>;
+
 /// `libxl_event_hooks`, converted.
 pub struct EventHooks {
     pub occurs_mask: u64,
     pub occurs: Option<Arc<dyn Fn(Event) + Send + Sync>>,
     /// `(event type or 0, message, errno)`; called with the lock held.
-    pub disaster: Option<Arc<dyn Fn(u32, &str, i32) + Send + Sync>>,
+    pub disaster: Option<DisasterFn>,
 }
 
 #[derive(Default)]

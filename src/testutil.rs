@@ -1,7 +1,7 @@
 //! Shared helpers for the core's unit tests (`cfg(test)` only).
 #![forbid(unsafe_code)]
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use crate::ctx::Ctx;
 use crate::log::{Level, Logger};
@@ -18,9 +18,4 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
 
 pub fn poke(w: &OwnedFd) {
     nix::unistd::write(w, b"x").expect("write");
-}
-
-/// True if `fd` is readable right now.
-pub fn readable(fd: &impl AsRawFd) -> bool {
-    crate::sys::poll::recheck(fd.as_raw_fd(), crate::sys::POLLIN) & crate::sys::POLLIN != 0
 }

@@ -238,7 +238,7 @@ pub unsafe extern "C" fn libxl_event_register_callbacks(
                     f(user.get(), p)
                 })
             });
-            let disaster = h.disaster.map(|f| -> Arc<dyn Fn(u32, &str, i32) + Send + Sync> {
+            let disaster = h.disaster.map(|f| -> crate::event::DisasterFn {
                 Arc::new(move |ty: u32, msg: &str, errnoval: i32| {
                     let m = std::ffi::CString::new(msg.replace('\0', " ")).expect("NULs replaced");
                     // Valid user pointer and NUL-terminated message.

@@ -34,9 +34,9 @@ pub fn test_timedereg(egc: &mut Egc<'_>, how: AoHow) -> Rc {
 
 fn regs(egc: &mut Egc<'_>, ao: AoId, group: usize, sc: &Shared) -> Result<(), Rc> {
     crate::xl_log!(egc.ctx, Debug, "timedereg: registering group {group}");
-    for i in 0..3 {
+    for (i, &ms) in MS[group].iter().enumerate() {
         let sc2 = sc.clone();
-        let ev = egc.ev_time_register_rel(ao, MS[group][i], Box::new(move |egc, ev, rc| occurs(egc, ao, ev, rc, &sc2)))?;
+        let ev = egc.ev_time_register_rel(ao, ms, Box::new(move |egc, ev, rc| occurs(egc, ao, ev, rc, &sc2)))?;
         sc.lock().et[group][i] = Some(ev);
     }
     Ok(())
@@ -76,7 +76,7 @@ fn occurs(egc: &mut Egc<'_>, ao: AoId, ev: EvTime, rc: Rc, sc: &Shared) {
         }
         1 | 2 => {
             if et[1][seq as usize - 1] != Some(ev) {
-                return fail(egc, ao, "group 1 fired out of order");
+                fail(egc, ao, "group 1 fired out of order");
             }
         }
         3 => {
