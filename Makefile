@@ -82,3 +82,9 @@ install: lib
 clean:
 	rm -rf $(B)
 	$(CARGO) clean
+
+# Every C test under valgrind memcheck: no leaks, no invalid access.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no
+.PHONY: check-valgrind
+check-valgrind: lib $(C_TESTS)
+	XL_TEST_SLOW=1 sh c-tests/run.sh $(B) $(VALGRIND)

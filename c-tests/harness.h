@@ -111,7 +111,7 @@ static libxl_ctx *test_ctx(xentoollog_logger *lg)
 }
 
 /* A pipe with both ends close-on-exec and non-blocking. */
-static void test_pipe(int p[2])
+static __attribute__((unused)) void test_pipe(int p[2])
 {
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) {
         perror("pipe2");
@@ -119,7 +119,7 @@ static void test_pipe(int p[2])
     }
 }
 
-static void pipe_poke(int wfd)
+static __attribute__((unused)) void pipe_poke(int wfd)
 {
     char c = 'x';
     if (write(wfd, &c, 1) != 1) {
@@ -128,14 +128,14 @@ static void pipe_poke(int wfd)
     }
 }
 
-static double now_ms(void)
+static __attribute__((unused)) double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static struct timeval tv_now(void)
+static __attribute__((unused)) struct timeval tv_now(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);

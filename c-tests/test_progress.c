@@ -139,6 +139,12 @@ static void collect_for_event(libxl_ctx *ctx, int count, int interval,
             if (progress == 1) first_gap = gap;
             if (gap < min_gap) min_gap = gap;
             prev = t;
+            /* Each report's timer is armed when the previous one fired, so
+             * the k-th report cannot exist before k intervals have passed
+             * (however late the consumer picks the events up). */
+            if (t - t_start < progress * interval - 1.0)
+                case_fail("progress event %d after %.1f ms, before %d intervals of %d ms",
+                          progress, t - t_start, progress, interval);
             libxl_event_free(ctx, ev);
             if (progress > count + 5) { case_fail("runaway progress events"); return; }
             continue;
@@ -155,8 +161,7 @@ static void collect_for_event(libxl_ctx *ctx, int count, int interval,
         /* events are retrieved as soon as they occur; allow some slack */
         if (first_gap < interval * 0.8)
             case_fail("first progress event after %.1f ms, interval is %d", first_gap, interval);
-        if (min_gap < interval * 0.6)
-            case_fail("progress events only %.1f ms apart, interval is %d", min_gap, interval);
+        (void)min_gap; /* consumer-side gaps shrink when it falls behind */
         double total = prev - t_start;
         if (total < count * interval * 0.9)
             case_fail("%d events took only %.1f ms", count, total);

@@ -265,7 +265,8 @@ typedef struct {
 int libxl_ao_abort(libxl_ctx *ctx, const libxl_asyncop_how *how)
                    LIBXL_EXTERNAL_CALLERS_ONLY;
 /* Requests abort of the running operation whose ao_how equals *how
- * (NULL: the synchronous operation of the calling thread).
+ * (NULL: the first synchronous operation in progress, which is
+ * necessarily running on another thread).
  * Return value: 0 if an abort was requested (the operation still
  * completes normally, usually with ERROR_ABORTED);
  * ERROR_NOTFOUND if no such operation; ERROR_ABORTED if it was already

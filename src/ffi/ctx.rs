@@ -83,7 +83,15 @@ pub unsafe extern "C" fn libxl_ctx_free(ctx: *mut libxl_ctx) -> c_int {
         let mut egc = Egc::new(c, "libxl_ctx_free");
         egc.ctx_teardown();
     }
-    LIVE.lock().as_mut().map(|s| s.remove(&(ctx as usize)));
+    {
+        let mut live = LIVE.lock();
+        if let Some(s) = live.as_mut() {
+            s.remove(&(ctx as usize));
+            if s.is_empty() {
+                *live = None; // nothing left allocated once every ctx is gone
+            }
+        }
+    }
     // SAFETY: the pointer came from Box::into_raw in libxl_ctx_alloc and is
     // removed from the live set, so it is freed exactly once.
     drop(unsafe { Box::from_raw(ctx.cast::<Ctx>()) });
