@@ -29,11 +29,10 @@
 #include <libxl_test_progress.h>
 #include <libxl_test_timedereg.h>
 
-/* harness helpers this program has no use for (silences -Wunused) */
+/* harness helper this program has no use for (silences -Wunused) */
 static void *const unused_helpers[] __attribute__((unused)) = {
-    (void *)now_ms, (void *)test_logger,
+    (void *)test_logger,
 };
-
 static libxl_ctx *ctx;
 static FILE *logf;
 static char *logbuf;
@@ -199,6 +198,7 @@ static void case_null_ctx(void)
     libxl_asyncop_how how = { .callback = NULL, .u.for_event = 5 };
     struct pollfd fds[4];
     int n = 4, t = -1;
+    memset(fds, 0, sizeof(fds));
 
     case_begin("null_ctx_refused");
     stderr_capture_begin();

@@ -7,8 +7,11 @@
  * query), then with exactly the space it asked for, then with one slot
  * too few; K fd operations are started and the set must grow by exactly
  * K (and shrink back once they finish).  A pending 1000 ms progress
- * timer must reduce *timeout_upd (only ever reduce it), and the `now`
- * given to afterpoll decides whether that timer is due.  Finally the
+ * timer must reduce *timeout_upd (only ever reduce it; an overdue timer
+ * makes it 0; no timer leaves it alone), and the `now` given to
+ * afterpoll decides whether a timer is due (2 s ahead fires the 1000 ms
+ * timer, the real now does not; 5 s behind does not fire an overdue
+ * one, the real now then does).  Finally the
  * whole loop completes an fd operation when its pipe is written, also
  * when the write comes from another thread while the main thread sleeps
  * in poll(2), and an operation started by another thread while the main
@@ -294,6 +297,39 @@ static void case_timeout_reduction(void)
     CHECK(queue_empty());
     case_end();
 
+    case_begin("beforepoll_overdue_timer_gives_zero_timeout");
+    how.u.for_event = 310;
+    aop.for_event = 311;
+    CHECK_RC(libxl_test_progress(ctx, 1, 1, &aop, &how), 0);
+    usleep(20 * 1000);
+    t = -1;
+    CHECK_RC(get_set(&fds, &n, &t, tv_now()), 0);
+    free(fds);
+    CHECK_RC(t, 0);
+    t = 500;
+    CHECK_RC(get_set(&fds, &n, &t, tv_now()), 0);
+    CHECK_RC(t, 0);
+    /* a `now` 5 s in the past: the timer is not due by that clock */
+    for (int i = 0; i < n; i++) fds[i].revents = 0;
+    libxl_osevent_afterpoll(ctx, n, fds, tv_add_ms(tv_now(), -5000));
+    free(fds);
+    CHECK(queue_empty());
+    /* the real now: it fires (report, then completion) */
+    for (int r = 0; r < 3; r++) {
+        t = -1;
+        if (get_set(&fds, &n, &t, tv_now()) == 0) {
+            for (int i = 0; i < n; i++) fds[i].revents = 0;
+            libxl_osevent_afterpoll(ctx, n, fds, tv_now());
+        }
+        free(fds);
+    }
+    CHECK_RC(take_event(LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE, 311), 0);
+    int orc = take_event(LIBXL_EVENT_TYPE_OPERATION_COMPLETE, 310);
+    CHECK_RC(orc, 0);
+    if (orc == 1000) abort_and_reap(310);
+    CHECK(queue_empty());
+    case_end();
+
     case_begin("beforepoll_timeout_untouched_without_timers");
     t = -1;
     CHECK_RC(get_set(&fds, &n, &t, tv_now()), 0);
@@ -393,6 +429,7 @@ static void case_thread_poke(void)
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
     struct pollfd *fds; int n, t = 3000;
     CHECK_RC(get_set(&fds, &n, &t, tv_now()), 0);
+    CHECK(set_has_fd(fds, n, p[0], POLLIN)); /* the pipe itself is watched */
     struct poker pk = { p[1], 100 };
     pthread_t th;
     pthread_create(&th, NULL, poker_thread, &pk);

@@ -34,11 +34,6 @@
 #define PROG_USER 1001
 #define PROG_DONE 1002
 
-/* harness helpers this program has no use for (silences -Wunused) */
-static void *const unused_helpers[] __attribute__((unused)) = {
-    (void *)tv_now, (void *)pipe_poke, (void *)test_pipe,
-};
-
 static libxl_ctx *ctx;
 
 struct exp { int type; uint64_t for_user; };

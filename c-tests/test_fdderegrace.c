@@ -11,6 +11,9 @@
  * with that result must not crash, abort, report a disaster or produce
  * any event, and the ctx keeps working: a following operation completes.
  *
+ * Scenario A' is the same with the fd deregistered because the operation
+ * completed (dispatched inside libxl_event_wait) instead of an abort.
+ *
  * Scenario B (fd number reused): as A, but before afterpoll a NEW pipe's
  * read end is put at R's number and a new operation registers it.  The
  * stale POLLNVAL must not complete the new operation (neither with 0
@@ -33,11 +36,6 @@
 #include <libxl_test_fdevent.h>
 
 #define T_OC LIBXL_EVENT_TYPE_OPERATION_COMPLETE
-
-/* harness helper this program has no use for (silences -Wunused) */
-static void *const unused_helpers[] __attribute__((unused)) = {
-    (void *)now_ms,
-};
 
 static libxl_ctx *ctx;
 static int disasters;
@@ -184,6 +182,46 @@ static void case_nval_after_dereg(void)
     case_end();
 }
 
+/* Scenario A, with the fd deregistered by the operation completing
+ * (dispatched by libxl_event_wait's own poller, not the application's)
+ * rather than by an abort. */
+static void case_nval_after_completion_elsewhere(void)
+{
+    case_begin("pollnval_after_op_completed_by_event_wait");
+    int p[2];
+    test_pipe(p);
+    int d0 = disasters;
+    CHECK_RC(start_op(p[0], 5), 0);
+    struct pollfd fds[32];
+    int n = before(fds, 32);
+    int slot = n > 0 ? slot_of(fds, n, p[0]) : -1;
+    CHECK(slot >= 0);
+    pipe_poke(p[1]);
+    uint64_t u = 5;
+    libxl_event *ev = NULL;
+    int rc = libxl_event_wait(ctx, &ev, 1ULL << T_OC, pred_user, &u);
+    CHECK_RC(rc, 0);
+    if (!rc) {
+        CHECK_RC(ev->u.operation_complete.rc, 0);
+        libxl_event_free(ctx, ev);
+    }
+    close(p[0]);
+    if (n > 0) poll(fds, n, 0);
+    if (slot >= 0 && !(fds[slot].revents & POLLNVAL))
+        case_fail("test setup: no POLLNVAL (revents %#x)", fds[slot].revents);
+    if (n > 0) libxl_osevent_afterpoll(ctx, n, fds, tv_now());
+    CHECK_RC(disasters, d0);
+    CHECK(queue_empty());
+    close(p[1]);
+    /* still working */
+    int q[2];
+    test_pipe(q);
+    pipe_poke(q[1]);
+    CHECK_RC(libxl_test_fdevent(ctx, q[0], POLLIN, NULL), 0);
+    close(q[0]); close(q[1]);
+    case_end();
+}
+
 /* Scenario B. */
 static void case_reused_number_nval(void)
 {
@@ -322,6 +360,7 @@ int main(void)
     libxl_event_register_callbacks(ctx, &hooks, NULL);
 
     case_nval_after_dereg();
+    case_nval_after_completion_elsewhere();
     case_reused_number_nval();
     case_reused_number_stale_pollin();
     case_reused_number_really_ready();

@@ -32,11 +32,6 @@
 
 #define FOR_EVENT 0x7d
 
-/* harness helpers this program has no use for (silences -Wunused) */
-static void *const unused_helpers[] __attribute__((unused)) = {
-    (void *)pipe_poke, (void *)test_pipe,
-};
-
 static libxl_ctx *ctx;
 
 struct sync_run { int rc; double ms; };

@@ -228,7 +228,7 @@ void libxl_event_dispose(libxl_event *p);
 /* Frees the heap members owned by *p (not p itself) and poisons it.
  * Reentrancy: pure data function, callable from anywhere. */
 const char *libxl_event_type_to_string(libxl_event_type p);
-/* Upper-case name without prefix (e.g. "OPERATION_COMPLETE"), or NULL
+/* Lower-case name without prefix (e.g. "operation_complete"), or NULL
  * for an unknown value.  Static storage; do not free. */
 int libxl_event_type_from_string(const char *s, libxl_event_type *e);
 /* Case-insensitive inverse of _to_string.  Returns 0, or ERROR_FAIL if
