@@ -21,6 +21,7 @@ HEADERS := libxl_event.h $(wildcard include/*.h)
 RUST_SRC := $(shell find src -name '*.rs' -o -name '*.c' -o -name '*.map') Cargo.toml build.rs
 
 C_TESTS := $(patsubst c-tests/%.c,$(B)/c-tests/%,$(wildcard c-tests/test_*.c))
+BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
 .PHONY: all lib demo test cargo-test c-tests install clean
 all: lib
@@ -52,6 +53,16 @@ $(B)/libxentoollog.so: $(XTL_SO)
 $(B)/c-tests/%: c-tests/%.c c-tests/harness.h $(HEADERS) | lib
 	@mkdir -p $(B)/c-tests
 	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
+
+$(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) | lib
+	@mkdir -p $(B)/bench
+	$(CC) $(CFLAGS_T) -Ibench $< -o $@ $(LDFLAGS_T) -lm
+
+# `make bench` (QUICK=1 for a short run): every bench/bench_*.c, results
+# in bench/results.md.
+.PHONY: bench
+bench: lib $(BENCHES)
+	sh bench/run.sh $(B)
 
 $(B)/demo: c-tests/demo.c $(HEADERS) | lib
 	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
