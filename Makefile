@@ -99,3 +99,8 @@ VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indir
 .PHONY: check-valgrind
 check-valgrind: lib $(C_TESTS)
 	XL_TEST_SLOW=1 sh c-tests/run.sh $(B) $(VALGRIND)
+
+# ThreadSanitizer over the multi-threaded C tests (see c-tests/tsan.sh).
+.PHONY: tsan
+tsan: lib
+	sh c-tests/tsan.sh

@@ -47,8 +47,35 @@ pub enum Owner {
     Fd(EvFd),
 }
 
-pub struct Poller {
-    wakeup: Wakeup,
+/// How a poller is woken. The library uses [`Wakeup`] (a pipe); the baton
+/// model check (`tests/baton_model.rs`) runs this same code with a wake
+/// mechanism that does nothing, since `pipe_nonempty` already records
+/// whether a poller has been woken.
+pub trait WakeFd: Sized {
+    fn open() -> io::Result<Self>;
+    fn wake(&self) -> io::Result<()>;
+    fn drain(&self) -> io::Result<()>;
+    fn read_fd(&self) -> i32;
+}
+
+impl WakeFd for Wakeup {
+    fn open() -> io::Result<Self> {
+        Wakeup::new()
+    }
+    fn wake(&self) -> io::Result<()> {
+        Wakeup::wake(self)
+    }
+    fn drain(&self) -> io::Result<()> {
+        Wakeup::drain(self)
+    }
+    fn read_fd(&self) -> i32 {
+        Wakeup::read_fd(self)
+    }
+}
+
+#[derive(Clone)]
+pub struct Poller<W = Wakeup> {
+    wakeup: W,
     /// A wake byte is (believed to be) in the pipe.
     pipe_nonempty: bool,
     /// Osevents were added since this poller's set was made.
@@ -64,10 +91,10 @@ pub struct Poller {
     pub owners: Vec<Owner>,
 }
 
-impl Poller {
-    fn new() -> io::Result<Poller> {
+impl<W: WakeFd> Poller<W> {
+    fn new() -> io::Result<Poller<W>> {
         Ok(Poller {
-            wakeup: Wakeup::new()?,
+            wakeup: W::open()?,
             pipe_nonempty: false,
             osevents_added: false,
             fds_deregistered: false,
@@ -79,9 +106,9 @@ impl Poller {
     }
 }
 
-#[derive(Default)]
-pub struct Pollers {
-    slab: Slab<Poller>,
+#[derive(Clone)]
+pub struct Pollers<W = Wakeup> {
+    slab: Slab<Poller<W>>,
     idle: Vec<PollerId>,
     /// Active pollers in activation order; the application poller first.
     active: Vec<PollerId>,
@@ -91,7 +118,13 @@ pub struct Pollers {
     pub app_in_afterpoll: bool,
 }
 
-impl Pollers {
+impl<W> Default for Pollers<W> {
+    fn default() -> Self {
+        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_in_afterpoll: false }
+    }
+}
+
+impl<W: WakeFd> Pollers<W> {
     pub fn init_app(&mut self) -> io::Result<()> {
         let id = self.get()?;
         self.app = Some(id);
@@ -129,11 +162,11 @@ impl Pollers {
         }
     }
 
-    pub fn get_mut(&mut self, id: PollerId) -> &mut Poller {
+    pub fn get_mut(&mut self, id: PollerId) -> &mut Poller<W> {
         self.slab.get_mut(id).expect("live poller")
     }
 
-    pub fn get_ref(&self, id: PollerId) -> &Poller {
+    pub fn get_ref(&self, id: PollerId) -> &Poller<W> {
         self.slab.get(id).expect("live poller")
     }
 
@@ -186,8 +219,26 @@ impl Pollers {
         Ok(())
     }
 
-    /// The baton decision (see the module comment). Returns the pollers
-    /// to wake; clears their `osevents_added`.
+    /// Poller `id` has just made a fresh set: it is up to date.
+    pub fn set_made(&mut self, id: PollerId) {
+        let p = self.get_mut(id);
+        p.osevents_added = false;
+        p.fds_deregistered = false;
+    }
+
+    /// Passes the baton (see the module comment): wakes the application
+    /// poller if it is stale, and one stale internal poller if no internal
+    /// poller is up to date. Called, lock held, by every `Egc` on its way
+    /// out, after any poller it used was put back.
+    pub fn baton_pass(&mut self) -> io::Result<()> {
+        for id in self.baton_victims() {
+            self.wake(id)?;
+        }
+        Ok(())
+    }
+
+    /// The baton decision. Returns the pollers to wake; clears their
+    /// `osevents_added`.
     fn baton_victims(&mut self) -> Vec<PollerId> {
         let mut wake = Vec::new();
         let app = self.app;
@@ -224,6 +275,16 @@ impl Pollers {
     pub fn total(&self) -> usize {
         self.slab.len()
     }
+
+    /// Active pollers, the application poller first.
+    pub fn active_ids(&self) -> &[PollerId] {
+        &self.active
+    }
+
+    /// True if a wake is pending for poller `id` (its pipe holds a byte).
+    pub fn is_woken(&self, id: PollerId) -> bool {
+        self.get_ref(id).pipe_nonempty
+    }
 }
 
 /// Milliseconds from `now` to `deadline`, as poll(2) wants them: 0 if past,
@@ -242,11 +303,8 @@ impl Egc<'_> {
         if self.ctx.no_baton {
             return;
         }
-        let victims = self.st().pollers.baton_victims();
-        for id in victims {
-            if let Err(e) = self.st().pollers.wake(id) {
-                self.disaster("cannot write a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
-            }
+        if let Err(e) = self.st().pollers.baton_pass() {
+            self.disaster("cannot write a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
         }
     }
 
@@ -262,8 +320,7 @@ impl Egc<'_> {
         fds_reg.fill_set(&mut p.fds, &mut p.owners);
         p.fds.push(sys::pollfd(wake_fd, sys::POLLIN));
         p.owners.push(Owner::Wakeup);
-        p.osevents_added = false;
-        p.fds_deregistered = false;
+        pollers.set_made(pid);
         match st.times.earliest() {
             Some(deadline) => timeout_ms(deadline, now),
             None => -1,

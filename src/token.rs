@@ -52,12 +52,14 @@ impl fmt::Display for Token {
     }
 }
 
+#[derive(Clone)]
 struct Slot<T> {
     gen: u32,
     val: Option<T>,
 }
 
 /// A slab of `T` addressed by [`Token`].
+#[derive(Clone)]
 pub struct Slab<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,

@@ -72,3 +72,28 @@ pub unsafe extern "C" fn libxl_test_progress(
         })
     }
 }
+
+/// # Safety
+/// `ctx` live; `fds` valid for `nfds` reads; `ao_how` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_fdchain(
+    ctx: *mut libxl_ctx,
+    fds: *const c_int,
+    nfds: c_int,
+    ao_how_c: *mut libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_fdchain";
+    // SAFETY: forwarded from this function's contract; `fds` is read only
+    // after the NULL and count checks.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, !fds.is_null(), ENTRY, "fds", "NULL");
+            check_arg!(egc, nfds >= 1, ENTRY, "nfds", format!("{nfds} is less than 1"));
+            let v = std::slice::from_raw_parts(fds, nfds as usize).to_vec();
+            if let Some(bad) = v.iter().find(|&&fd| !sys::poll::fd_is_open(fd)) {
+                check_arg!(egc, false, ENTRY, "fds", format!("contains {bad}, not an open file descriptor"));
+            }
+            testops::fdchain::test_fdchain(egc, v, ao_how(ctx, ao_how_c))
+        })
+    }
+}

@@ -4,6 +4,7 @@
 //! returns: the operation's rc when synchronous, else 0 or a setup error.
 #![forbid(unsafe_code)]
 
+pub mod fdchain;
 pub mod fdevent;
 pub mod progress;
 pub mod timedereg;
