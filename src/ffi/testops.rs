@@ -97,3 +97,17 @@ pub unsafe extern "C" fn libxl_test_fdchain(
         })
     }
 }
+
+/// # Safety
+/// `ctx` live; `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_timeout(ctx: *mut libxl_ctx, ms: c_int, ao_how_c: *const libxl_asyncop_how) -> c_int {
+    const ENTRY: &str = "libxl_test_timeout";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, ms >= 0, ENTRY, "ms", format!("{ms} is negative"));
+            testops::timeout::test_timeout(egc, ms, ao_how(ctx, ao_how_c))
+        })
+    }
+}

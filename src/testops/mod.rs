@@ -8,3 +8,4 @@ pub mod fdchain;
 pub mod fdevent;
 pub mod progress;
 pub mod timedereg;
+pub mod timeout;
