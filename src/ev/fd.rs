@@ -36,9 +36,50 @@ pub struct FdEntry {
     pub owner: Option<AoId>,
 }
 
+/// The live registrations of one fd (almost always exactly one).
+#[derive(Clone, Debug)]
+pub enum FdRegs {
+    One(EvFd),
+    Many(Vec<EvFd>),
+}
+
+impl FdRegs {
+    pub fn as_slice(&self) -> &[EvFd] {
+        match self {
+            FdRegs::One(t) => std::slice::from_ref(t),
+            FdRegs::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, t: EvFd) {
+        match self {
+            FdRegs::One(a) => *self = FdRegs::Many(vec![*a, t]),
+            FdRegs::Many(v) => v.push(t),
+        }
+    }
+
+    /// Removes `t`; returns true if none are left.
+    fn remove(&mut self, t: EvFd) -> bool {
+        match self {
+            FdRegs::One(a) => *a == t,
+            FdRegs::Many(v) => {
+                v.retain(|&x| x != t);
+                let left = v.len();
+                if left == 1 {
+                    let only = v[0];
+                    *self = FdRegs::One(only);
+                }
+                left == 0
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct FdRegistry {
     slab: Slab<FdEntry>,
+    /// fd number -> its live registrations (for epoll dispatch).
+    by_fd: std::collections::HashMap<i32, FdRegs>,
 }
 
 impl FdRegistry {
@@ -72,6 +113,23 @@ impl FdRegistry {
     pub fn tokens(&self) -> Vec<EvFd> {
         self.slab.tokens()
     }
+
+    /// Every fd with at least one registration.
+    pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.by_fd.keys().copied()
+    }
+
+    /// The registrations of `fd`.
+    pub fn regs_for(&self, fd: i32) -> Option<&FdRegs> {
+        self.by_fd.get(&fd)
+    }
+
+    /// The union of the events the registrations of `fd` ask for.
+    pub fn union_events(&self, fd: i32) -> i16 {
+        self.by_fd.get(&fd).map_or(0, |r| {
+            r.as_slice().iter().filter_map(|&t| self.slab.get(t)).fold(0, |acc, e| acc | e.events)
+        })
+    }
 }
 
 impl Egc<'_> {
@@ -98,7 +156,15 @@ impl Egc<'_> {
         if let Some(ao) = owner {
             self.ao_own(ao, crate::ao::Owned::Fd(ev));
         }
-        self.st().pollers.note_osevent_added();
+        let st = self.st();
+        match st.fds.by_fd.get_mut(&fd) {
+            Some(r) => r.push(ev),
+            None => {
+                st.fds.by_fd.insert(fd, FdRegs::One(ev));
+            }
+        }
+        st.pollers.note_fd_changed(fd, st.fds.by_fd.len());
+        st.pollers.note_osevent_added();
         Ok(ev)
     }
 
@@ -113,8 +179,10 @@ impl Egc<'_> {
         self.hook_fd_modify(ev, fd, events)?;
         self.st().fds.slab.get_mut(ev).expect("still registered").events = events;
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
+        let st = self.st();
+        st.pollers.note_fd_changed(fd, st.fds.by_fd.len());
         if events & !old != 0 {
-            self.st().pollers.note_osevent_added();
+            st.pollers.note_osevent_added();
         }
         Ok(())
     }
@@ -126,7 +194,15 @@ impl Egc<'_> {
         };
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} deregister fd={}", e.fd);
         self.hook_fd_deregister(e.fd, e.for_app);
-        self.st().pollers.note_fd_deregistered();
+        let st = self.st();
+        let last = st.fds.by_fd.get_mut(&e.fd).is_none_or(|r| r.remove(ev));
+        if last {
+            st.fds.by_fd.remove(&e.fd);
+            st.pollers.fd_gone(e.fd);
+        } else {
+            st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len());
+        }
+        st.pollers.note_fd_deregistered();
     }
 
     pub fn ev_fd_isregistered(&self, ev: EvFd) -> bool {

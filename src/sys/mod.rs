@@ -8,15 +8,19 @@
 //! * [`poll`]: `poll(2)` over a slice of [`PollFd`], the zero-timeout
 //!   re-check of one fd, and a check that an fd number is open;
 //! * [`clock`]: the monotonic clock our deadlines use, the wall clock the
-//!   application speaks (`struct timeval`), and conversion between them.
+//!   application speaks (`struct timeval`), and conversion between them;
+//! * [`epoll`]: the instance each of the library's own pollers sleeps on.
 //!
 //! Every system call's result goes through [`cvt`], the one place where
 //! `-1` becomes the thread's `errno`.
 //!
-//! The backend is plain `poll(2)` everywhere; the choice is made here so a
-//! later epoll backend only changes this module.
+//! The sleep backend of the library's own pollers is chosen in one place,
+//! [`backend`]: epoll, unless `LIBXL_POLL_BACKEND=poll` forces the plain
+//! `poll(2)` path (a test aid, so both paths stay tested). The application
+//! poller (`libxl_osevent_beforepoll`) always hands out a `pollfd` array.
 
 pub mod clock;
+pub mod epoll;
 pub mod poll;
 pub mod wakeup;
 
@@ -57,6 +61,21 @@ impl IsMinusOne for i32 {
 impl IsMinusOne for isize {
     fn is_minus_one(self) -> bool {
         self == -1
+    }
+}
+
+/// How the library's own pollers sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Epoll,
+    Poll,
+}
+
+/// The backend for a new ctx (see the module comment).
+pub fn backend() -> Backend {
+    match std::env::var_os("LIBXL_POLL_BACKEND") {
+        Some(v) if v == "poll" => Backend::Poll,
+        _ => Backend::Epoll,
     }
 }
 

@@ -32,6 +32,8 @@
 
 use std::io;
 
+pub mod mirror;
+
 use crate::egc::Egc;
 use crate::ev::fd::EvFd;
 use crate::rc::{Rc, ERROR_FAIL};
@@ -73,9 +75,11 @@ impl WakeFd for Wakeup {
     }
 }
 
-#[derive(Clone)]
 pub struct Poller<W = Wakeup> {
     wakeup: W,
+    /// The epoll mirror this poller sleeps on (internal pollers, made on
+    /// first use; see [`mirror`]).
+    pub mirror: Option<Box<mirror::Mirror>>,
     /// A wake byte is (believed to be) in the pipe.
     pipe_nonempty: bool,
     /// Osevents were added since this poller's set was made.
@@ -91,9 +95,28 @@ pub struct Poller<W = Wakeup> {
     pub owners: Vec<Owner>,
 }
 
+impl<W: Clone> Clone for Poller<W> {
+    /// Clones the flags and sets (for the model check); the epoll mirror,
+    /// an OS object, is not cloned.
+    fn clone(&self) -> Self {
+        Poller {
+            wakeup: self.wakeup.clone(),
+            mirror: None,
+            pipe_nonempty: self.pipe_nonempty,
+            osevents_added: self.osevents_added,
+            fds_deregistered: self.fds_deregistered,
+            active: self.active,
+            wants_events: self.wants_events,
+            fds: self.fds.clone(),
+            owners: self.owners.clone(),
+        }
+    }
+}
+
 impl<W: WakeFd> Poller<W> {
     fn new() -> io::Result<Poller<W>> {
         Ok(Poller {
+            mirror: None,
             wakeup: W::open()?,
             pipe_nonempty: false,
             osevents_added: false,
@@ -196,6 +219,24 @@ impl<W: WakeFd> Pollers<W> {
         for &id in &self.active {
             if let Some(p) = self.slab.get_mut(id) {
                 p.osevents_added = true;
+            }
+        }
+    }
+
+    /// `fd`'s registrations changed: every epoll mirror must look again.
+    pub fn note_fd_changed(&mut self, fd: i32, registry_len: usize) {
+        for (_, p) in self.slab.iter_mut() {
+            if let Some(m) = p.mirror.as_mut() {
+                m.note_changed(fd, registry_len);
+            }
+        }
+    }
+
+    /// `fd` has no registration left: drop it from every epoll mirror now.
+    pub fn fd_gone(&mut self, fd: i32) {
+        for (_, p) in self.slab.iter_mut() {
+            if let Some(m) = p.mirror.as_mut() {
+                m.remove_now(fd);
             }
         }
     }
@@ -327,30 +368,95 @@ impl Egc<'_> {
         }
     }
 
-    /// One turn of the library's own event loop on poller `pid`: make the
-    /// set, sleep (unlocked), dispatch what happened. `EINTR` is a turn in
-    /// which nothing happened.
+    /// One turn of the library's own event loop on poller `pid`: bring its
+    /// set up to date, sleep (unlocked), dispatch what happened. `EINTR` is
+    /// a turn in which nothing happened. Sleeps on the poller's epoll mirror
+    /// (O(ready) per wakeup), or on a freshly made `pollfd` set with the
+    /// poll backend or if the mirror cannot be made (out of fds).
     pub fn eventloop_iteration(&mut self, pid: PollerId) -> Result<(), Rc> {
+        if self.ctx.backend == sys::Backend::Epoll {
+            match self.mirror_ready(pid) {
+                Ok(()) => return self.eventloop_iteration_epoll(pid),
+                Err(e) => crate::xl_log_errno!(self.ctx, Warn, e.raw_os_error().unwrap_or(0),
+                    "cannot make an epoll set for a poller; using poll() this time"),
+            }
+        }
         let timeout = self.make_set(pid, sys::clock::mono_ns());
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
         let owners = std::mem::take(&mut p.owners);
         let r = self.unlocked(|| sys::poll::poll(&mut fds, timeout));
-        let result = match r {
-            Ok(_) => {
-                self.afterpoll_internal(pid, &fds, &owners, sys::clock::mono_ns());
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => {
-                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "poll failed");
-                Err(ERROR_FAIL)
-            }
-        };
+        let result = self.sleep_result(r.map(|_| ()));
+        if result.is_ok() {
+            self.afterpoll_internal(pid, &fds, &owners, sys::clock::mono_ns());
+        }
         let p = self.st().pollers.get_mut(pid);
         p.fds = fds;
         p.owners = owners;
         result
+    }
+
+    /// Makes or updates poller `pid`'s epoll mirror.
+    pub(crate) fn mirror_ready(&mut self, pid: PollerId) -> io::Result<()> {
+        let st = self.st();
+        let wake_fd = st.pollers.wakeup_fd(pid);
+        let (fds, pollers) = (&st.fds, &mut st.pollers);
+        let p = pollers.get_mut(pid);
+        match p.mirror.as_mut() {
+            Some(m) => m.sync(fds),
+            None => p.mirror = Some(Box::new(mirror::Mirror::new(wake_fd, fds)?)),
+        }
+        Ok(())
+    }
+
+    fn eventloop_iteration_epoll(&mut self, pid: PollerId) -> Result<(), Rc> {
+        let now = sys::clock::mono_ns();
+        let st = self.st();
+        st.pollers.set_made(pid);
+        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
+        let m = st.pollers.get_mut(pid).mirror.as_mut().expect("mirror made above");
+        let ep = m.ep.clone();
+        let mut buf = std::mem::take(&mut m.buf);
+        let mut unpollable = m.unpollable.clone();
+        let mut ready = mirror::Ready::new();
+        let r = self.unlocked(|| mirror::sleep(&ep, &mut buf, &mut unpollable, timeout, &mut ready));
+        if let Some(m) = self.st().pollers.get_mut(pid).mirror.as_mut() {
+            m.buf = buf;
+        }
+        let result = self.sleep_result(r);
+        if result.is_ok() {
+            for &(data, revents) in &ready {
+                if data == mirror::WAKE {
+                    self.drain_wakeup(pid);
+                    continue;
+                }
+                let fd = data as i32;
+                let Some(regs) = self.fds.regs_for(fd).cloned() else { continue };
+                for &ev in regs.as_slice() {
+                    self.fd_occurs(ev, fd, revents);
+                }
+            }
+            self.fire_due_timeouts(sys::clock::mono_ns());
+        }
+        result
+    }
+
+    /// Maps the result of a sleep: EINTR is an empty turn.
+    fn sleep_result(&mut self, r: io::Result<()>) -> Result<(), Rc> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => {
+                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "waiting for events failed");
+                Err(ERROR_FAIL)
+            }
+        }
+    }
+
+    fn drain_wakeup(&mut self, pid: PollerId) {
+        if let Err(e) = self.st().pollers.drain(pid) {
+            self.disaster("cannot read a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
+        }
     }
 
     /// Dispatches the results of a poll over a set made for poller `pid`:
@@ -364,9 +470,7 @@ impl Egc<'_> {
             match *owner {
                 Owner::Wakeup => {
                     if pfd.fd == self.pollers.wakeup_fd(pid) {
-                        if let Err(e) = self.st().pollers.drain(pid) {
-                            self.disaster("cannot read a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
-                        }
+                        self.drain_wakeup(pid);
                     }
                 }
                 Owner::Fd(ev) => self.fd_occurs(ev, pfd.fd, pfd.revents),
