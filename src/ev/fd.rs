@@ -80,6 +80,8 @@ pub struct FdRegistry {
     slab: Slab<FdEntry>,
     /// fd number -> its live registrations (for epoll dispatch).
     by_fd: std::collections::HashMap<i32, FdRegs>,
+    /// Registrations with non-zero events (the size of a poll set).
+    watched: usize,
 }
 
 impl FdRegistry {
@@ -105,9 +107,23 @@ impl FdRegistry {
         }
     }
 
-    /// How many entries `fill_set` would add.
+    /// How many entries `fill_set` adds (registrations with events).
     pub fn set_len(&self) -> usize {
-        self.slab.iter().filter(|(_, e)| e.events != 0).count()
+        self.watched
+    }
+
+    /// Writes one `pollfd` per registration with events into `out`, which
+    /// must have room for `set_len()`; records each entry's owner.
+    pub fn fill_into(&self, out: &mut [PollFd], owners: &mut Vec<Owner>) {
+        owners.clear();
+        let mut i = 0;
+        for (tok, e) in self.slab.iter() {
+            if e.events != 0 {
+                out[i] = sys::pollfd(e.fd, e.events);
+                owners.push(Owner::Fd(tok));
+                i += 1;
+            }
+        }
     }
 
     pub fn tokens(&self) -> Vec<EvFd> {
@@ -157,6 +173,7 @@ impl Egc<'_> {
             self.ao_own(ao, crate::ao::Owned::Fd(ev));
         }
         let st = self.st();
+        st.fds.watched += usize::from(events != 0);
         match st.fds.by_fd.get_mut(&fd) {
             Some(r) => r.push(ev),
             None => {
@@ -178,6 +195,8 @@ impl Egc<'_> {
         let (fd, old) = (e.fd, e.events);
         self.hook_fd_modify(ev, fd, events)?;
         self.st().fds.slab.get_mut(ev).expect("still registered").events = events;
+        let w = &mut self.st().fds.watched;
+        *w = *w + usize::from(events != 0) - usize::from(old != 0);
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
         let st = self.st();
         st.pollers.note_fd_changed(fd, st.fds.by_fd.len());
@@ -195,6 +214,7 @@ impl Egc<'_> {
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} deregister fd={}", e.fd);
         self.hook_fd_deregister(e.fd, e.for_app);
         let st = self.st();
+        st.fds.watched -= usize::from(e.events != 0);
         let last = st.fds.by_fd.get_mut(&e.fd).is_none_or(|r| r.remove(ev));
         if last {
             st.fds.by_fd.remove(&e.fd);

@@ -495,14 +495,22 @@ impl Egc<'_> {
     /// copies it into `space` if it fits, and clears that poller's stale
     /// mark (it now has an up-to-date set).
     pub fn app_beforepoll(&mut self, space: &mut [PollFd], now: u64) -> BeforePoll {
-        let app = self.pollers.app();
-        let timeout = self.make_set(app, now);
-        let p = self.st().pollers.get_mut(app);
-        let needed = p.fds.len();
+        let st = self.st();
+        let app = st.pollers.app();
+        let needed = st.fds.set_len() + 1;
         let fits = needed <= space.len();
+        let wake_fd = st.pollers.wakeup_fd(app);
+        let (fds, pollers) = (&st.fds, &mut st.pollers);
+        let p = pollers.get_mut(app);
         if fits {
-            space[..needed].copy_from_slice(&p.fds);
+            // Written straight into the application's array: the library's
+            // share of a beforepoll is one pass over the registrations.
+            fds.fill_into(&mut space[..needed - 1], &mut p.owners);
+            space[needed - 1] = sys::pollfd(wake_fd, sys::POLLIN);
+            p.owners.push(Owner::Wakeup);
         }
+        pollers.set_made(app);
+        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
         BeforePoll { needed, timeout, fits }
     }
 
