@@ -56,10 +56,11 @@ $(B)/c-tests/%: c-tests/%.c c-tests/harness.h $(HEADERS) | lib
 
 $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) | lib
 	@mkdir -p $(B)/bench
-	$(CC) $(CFLAGS_T) -Ibench $< -o $@ $(LDFLAGS_T) -lm
+	$(CC) $(CFLAGS_T) -Ibench $< -o $@ $(LDFLAGS_T) -lm -ldl
 
 # `make bench` (QUICK=1 for a short run): every bench/bench_*.c, results
-# in bench/results.md.
+# in bench/results.md; each program runs under `timeout` (BENCH_TIMEOUT,
+# default 120 s). bench_timers resolves libxl_test_timeout with dlsym (-ldl).
 .PHONY: bench
 bench: lib $(BENCHES)
 	sh bench/run.sh $(B)
