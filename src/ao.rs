@@ -735,3 +735,18 @@ mod tests {
         assert_eq!(egc.ao_inprogress(ao), ERROR_TIMEDOUT);
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    #[ignore = "sizing aid"]
+    fn print_sizes() {
+        eprintln!("AoEntry {}", std::mem::size_of::<super::AoEntry>());
+        eprintln!("Abortable {}", std::mem::size_of::<super::Abortable>());
+        eprintln!("FdEntry {}", std::mem::size_of::<crate::ev::fd::FdEntry>());
+        eprintln!("TimeEntry {}", std::mem::size_of::<crate::ev::time::TimeEntry>());
+        eprintln!("Mode {}", std::mem::size_of::<super::Mode>());
+        eprintln!("AbortKey {}", std::mem::size_of::<super::AbortKey>());
+        eprintln!("Event {}", std::mem::size_of::<crate::event::Event>());
+    }
+}
