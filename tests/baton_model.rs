@@ -221,10 +221,12 @@ impl Model for BatonModel {
             }
             A::AppBeforepollAndSleep => {
                 s.pollers.set_made(app);
+                s.pollers.app_armed = true;
                 s.app = App::Asleep(s.version);
                 self.leave(&mut s); // beforepoll's egc passes the baton too
             }
             A::AppWake => {
+                s.pollers.app_armed = false;
                 s.pollers.drain(app).unwrap();
                 s.app = App::InLib;
             }

@@ -16,7 +16,6 @@
 
 use crate::ao::AoId;
 use crate::egc::Egc;
-use crate::poller::Owner;
 use crate::rc::{Rc, ERROR_INVAL};
 use crate::sys::{self, PollFd};
 use crate::token::{Slab, Token};
@@ -29,6 +28,8 @@ pub type FdCallback = Box<dyn FnMut(&mut Egc<'_>, EvFd, i32, i16, i16) + Send>;
 pub struct FdEntry {
     pub fd: i32,
     pub events: i16,
+    /// Index in the registry's dense poll set (`NOT_DENSE` if events are 0).
+    dense: u32,
     /// `None` only while the callback is running.
     cb: Option<FdCallback>,
     /// The application's registration value (hooks only).
@@ -78,11 +79,16 @@ impl FdRegs {
 #[derive(Default)]
 pub struct FdRegistry {
     slab: Slab<FdEntry>,
-    /// fd number -> its live registrations (for epoll dispatch).
+    /// fd number -> its live registrations (dispatch by fd).
     by_fd: std::collections::HashMap<i32, FdRegs>,
-    /// Registrations with non-zero events (the size of a poll set).
-    watched: usize,
+    /// One `pollfd` per registration with non-zero events, kept dense
+    /// (swap-remove), so making a poll set is one copy.
+    dense: Vec<PollFd>,
+    /// The registration behind each `dense` entry.
+    dense_owner: Vec<EvFd>,
 }
+
+const NOT_DENSE: u32 = u32::MAX;
 
 impl FdRegistry {
     pub fn len(&self) -> usize {
@@ -98,30 +104,36 @@ impl FdRegistry {
     }
 
     /// Appends one `pollfd` per live registration with non-zero events.
-    pub fn fill_set(&self, fds: &mut Vec<PollFd>, owners: &mut Vec<Owner>) {
-        for (tok, e) in self.slab.iter() {
-            if e.events != 0 {
-                fds.push(sys::pollfd(e.fd, e.events));
-                owners.push(Owner::Fd(tok));
-            }
-        }
+    pub fn fill_set(&self, fds: &mut Vec<PollFd>) {
+        fds.extend_from_slice(&self.dense);
     }
 
     /// How many entries `fill_set` adds (registrations with events).
     pub fn set_len(&self) -> usize {
-        self.watched
+        self.dense.len()
     }
 
-    /// Writes one `pollfd` per registration with events into `out`, which
-    /// must have room for `set_len()`; records each entry's owner.
-    pub fn fill_into(&self, out: &mut [PollFd], owners: &mut Vec<Owner>) {
-        owners.clear();
-        let mut i = 0;
-        for (tok, e) in self.slab.iter() {
-            if e.events != 0 {
-                out[i] = sys::pollfd(e.fd, e.events);
-                owners.push(Owner::Fd(tok));
-                i += 1;
+    /// Writes the poll set into `out` (exactly `set_len()` long).
+    pub fn fill_into(&self, out: &mut [PollFd]) {
+        out.copy_from_slice(&self.dense);
+    }
+
+    fn dense_add(&mut self, ev: EvFd, fd: i32, events: i16) {
+        let idx = u32::try_from(self.dense.len()).expect("fewer than 2^32 registrations");
+        self.dense.push(sys::pollfd(fd, events));
+        self.dense_owner.push(ev);
+        if let Some(e) = self.slab.get_mut(ev) {
+            e.dense = idx;
+        }
+    }
+
+    fn dense_remove(&mut self, idx: u32) {
+        let i = idx as usize;
+        self.dense.swap_remove(i);
+        self.dense_owner.swap_remove(i);
+        if let Some(&moved) = self.dense_owner.get(i) {
+            if let Some(e) = self.slab.get_mut(moved) {
+                e.dense = idx;
             }
         }
     }
@@ -162,7 +174,7 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "ev_fd register: fd {fd} is negative");
             return Err(ERROR_INVAL);
         }
-        let ev = self.st().fds.slab.insert(FdEntry { fd, events, cb: Some(cb), for_app: 0, owner });
+        let ev = self.st().fds.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, cb: Some(cb), for_app: 0, owner });
         if let Err(rc) = self.hook_fd_register(ev, fd, events) {
             self.st().fds.slab.remove(ev);
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} register fd={fd}: application's fd_register hook failed (rc={rc})");
@@ -173,7 +185,9 @@ impl Egc<'_> {
             self.ao_own(ao, crate::ao::Owned::Fd(ev));
         }
         let st = self.st();
-        st.fds.watched += usize::from(events != 0);
+        if events != 0 {
+            st.fds.dense_add(ev, fd, events);
+        }
         match st.fds.by_fd.get_mut(&fd) {
             Some(r) => r.push(ev),
             None => {
@@ -194,9 +208,19 @@ impl Egc<'_> {
         };
         let (fd, old) = (e.fd, e.events);
         self.hook_fd_modify(ev, fd, events)?;
-        self.st().fds.slab.get_mut(ev).expect("still registered").events = events;
-        let w = &mut self.st().fds.watched;
-        *w = *w + usize::from(events != 0) - usize::from(old != 0);
+        let reg = &mut self.st().fds;
+        let e = reg.slab.get_mut(ev).expect("still registered");
+        e.events = events;
+        let idx = e.dense;
+        match (idx == NOT_DENSE, events != 0) {
+            (true, true) => reg.dense_add(ev, fd, events),
+            (false, false) => {
+                reg.slab.get_mut(ev).expect("still registered").dense = NOT_DENSE;
+                reg.dense_remove(idx);
+            }
+            (false, true) => reg.dense[idx as usize].events = events,
+            (true, false) => {}
+        }
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
         let st = self.st();
         st.pollers.note_fd_changed(fd, st.fds.by_fd.len());
@@ -214,7 +238,9 @@ impl Egc<'_> {
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} deregister fd={}", e.fd);
         self.hook_fd_deregister(e.fd, e.for_app);
         let st = self.st();
-        st.fds.watched -= usize::from(e.events != 0);
+        if e.dense != NOT_DENSE {
+            st.fds.dense_remove(e.dense);
+        }
         let last = st.fds.by_fd.get_mut(&e.fd).is_none_or(|r| r.remove(ev));
         if last {
             st.fds.by_fd.remove(&e.fd);
@@ -338,6 +364,51 @@ mod tests {
         egc.fd_occurs(ev, r.as_raw_fd(), POLLIN);
         assert!(!egc.ev_fd_isregistered(ev));
         assert!(egc.fds.is_empty());
+    }
+
+    /// The dense poll set always holds exactly one entry per registration
+    /// with events, whatever order registrations come and go in.
+    #[test]
+    fn dense_poll_set_matches_live_registrations_after_churn() {
+        let ctx = testutil::ctx();
+        let pipes: Vec<_> = (0..8).map(|_| testutil::pipe()).collect();
+        let mut egc = Egc::new(&ctx, "test");
+        let mut live = Vec::new();
+        let mut x: u32 = 12345;
+        for step in 0..2000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let r = (x >> 16) as usize;
+            match r % 3 {
+                0 | 1 if live.len() < 40 => {
+                    let fd = pipes[r % pipes.len()].0.as_raw_fd();
+                    let events = [0, POLLIN, crate::sys::POLLOUT][r % 3];
+                    live.push(egc.ev_fd_register(None, fd, events, Box::new(|_, _, _, _, _| {})).unwrap());
+                }
+                0 | 1 => {}
+                _ if !live.is_empty() => {
+                    let ev = live.swap_remove(r % live.len());
+                    if step % 2 == 0 {
+                        egc.ev_fd_deregister(ev);
+                    } else {
+                        egc.ev_fd_modify(ev, if r % 4 == 0 { 0 } else { POLLIN }).unwrap();
+                        live.push(ev);
+                    }
+                }
+                _ => {}
+            }
+            let mut set = Vec::new();
+            egc.fds.fill_set(&mut set);
+            let mut want: Vec<(i32, i16)> = live
+                .iter()
+                .filter_map(|&t| egc.fds.get(t))
+                .filter(|e| e.events != 0)
+                .map(|e| (e.fd, e.events))
+                .collect();
+            let mut got: Vec<(i32, i16)> = set.iter().map(|p| (p.fd, p.events)).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "after step {step}");
+        }
     }
 
     #[test]

@@ -13,9 +13,11 @@
 //! * registering an fd, widening its events or registering a timeout marks
 //!   every active poller `osevents_added` (its set is now stale);
 //! * every `Egc` passes the baton when it is disposed of (`Drop`), after any
-//!   poller it used was put back: if the application poller is stale it is
-//!   woken; if no active internal poller is up to date, one stale one is
-//!   woken (and counts as up to date: it will rebuild its set);
+//!   poller it used was put back: if the application poller is stale and
+//!   *armed* (the application called beforepoll and not yet afterpoll, so
+//!   it may be asleep on that set) it is woken; if no active internal poller
+//!   is up to date, one stale one is woken (and counts as up to date: it
+//!   will rebuild its set);
 //! * making a set clears the poller's `osevents_added`.
 //!   Because only code holding an `Egc` can add osevents, and every `Egc` is
 //!   dropped before its thread leaves the library, the property holds on
@@ -35,19 +37,11 @@ use std::io;
 pub mod mirror;
 
 use crate::egc::Egc;
-use crate::ev::fd::EvFd;
 use crate::rc::{Rc, ERROR_FAIL};
 use crate::sys::{self, wakeup::Wakeup, PollFd};
 use crate::token::{Slab, Token};
 
 pub type PollerId = Token;
-
-/// What one entry of a poll set stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner {
-    Wakeup,
-    Fd(EvFd),
-}
 
 /// How a poller is woken. The library uses [`Wakeup`] (a pipe); the baton
 /// model check (`tests/baton_model.rs`) runs this same code with a wake
@@ -90,9 +84,8 @@ pub struct Poller<W = Wakeup> {
     active: bool,
     /// The thread using it waits for events (`libxl_event_wait`).
     pub wants_events: bool,
-    /// The set last made for this poller (internal pollers sleep on it).
+    /// The set last made for this poller (poll backend).
     pub fds: Vec<PollFd>,
-    pub owners: Vec<Owner>,
 }
 
 impl<W: Clone> Clone for Poller<W> {
@@ -108,7 +101,6 @@ impl<W: Clone> Clone for Poller<W> {
             active: self.active,
             wants_events: self.wants_events,
             fds: self.fds.clone(),
-            owners: self.owners.clone(),
         }
     }
 }
@@ -124,7 +116,6 @@ impl<W: WakeFd> Poller<W> {
             active: false,
             wants_events: false,
             fds: Vec::new(),
-            owners: Vec::new(),
         })
     }
 }
@@ -136,14 +127,16 @@ pub struct Pollers<W = Wakeup> {
     /// Active pollers in activation order; the application poller first.
     active: Vec<PollerId>,
     app: Option<PollerId>,
-    /// The application is inside `libxl_osevent_afterpoll` (so an event
-    /// queued now need not wake its poll: it will check events next).
-    pub app_in_afterpoll: bool,
+    /// The application holds a set from `libxl_osevent_beforepoll` and has
+    /// not yet called `libxl_osevent_afterpoll`: it may be sleeping on it.
+    /// Outside that window it is not sleeping on any set of ours (its next
+    /// beforepoll makes a fresh one), so it needs no wakeups.
+    pub app_armed: bool,
 }
 
 impl<W> Default for Pollers<W> {
     fn default() -> Self {
-        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_in_afterpoll: false }
+        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_armed: false }
     }
 }
 
@@ -283,9 +276,10 @@ impl<W: WakeFd> Pollers<W> {
     fn baton_victims(&mut self) -> Vec<PollerId> {
         let mut wake = Vec::new();
         let app = self.app;
+        let armed = self.app_armed;
         if let Some(app) = app {
             let p = self.get_mut(app);
-            if p.osevents_added {
+            if p.osevents_added && armed {
                 p.osevents_added = false;
                 wake.push(app);
             }
@@ -357,10 +351,8 @@ impl Egc<'_> {
         let (fds_reg, pollers) = (&st.fds, &mut st.pollers);
         let p = pollers.get_mut(pid);
         p.fds.clear();
-        p.owners.clear();
-        fds_reg.fill_set(&mut p.fds, &mut p.owners);
+        fds_reg.fill_set(&mut p.fds);
         p.fds.push(sys::pollfd(wake_fd, sys::POLLIN));
-        p.owners.push(Owner::Wakeup);
         pollers.set_made(pid);
         match st.times.earliest() {
             Some(deadline) => timeout_ms(deadline, now),
@@ -384,15 +376,12 @@ impl Egc<'_> {
         let timeout = self.make_set(pid, sys::clock::mono_ns());
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
-        let owners = std::mem::take(&mut p.owners);
         let r = self.unlocked(|| sys::poll::poll(&mut fds, timeout));
         let result = self.sleep_result(r.map(|_| ()));
         if result.is_ok() {
-            self.afterpoll_internal(pid, &fds, &owners, sys::clock::mono_ns());
+            self.afterpoll_internal(pid, &fds, sys::clock::mono_ns());
         }
-        let p = self.st().pollers.get_mut(pid);
-        p.fds = fds;
-        p.owners = owners;
+        self.st().pollers.get_mut(pid).fds = fds;
         result
     }
 
@@ -430,11 +419,7 @@ impl Egc<'_> {
                     self.drain_wakeup(pid);
                     continue;
                 }
-                let fd = data as i32;
-                let Some(regs) = self.fds.regs_for(fd).cloned() else { continue };
-                for &ev in regs.as_slice() {
-                    self.fd_occurs(ev, fd, revents);
-                }
+                self.dispatch_fd(data as i32, revents);
             }
             self.fire_due_timeouts(sys::clock::mono_ns());
         }
@@ -459,21 +444,37 @@ impl Egc<'_> {
         }
     }
 
+    /// Something happened on `fd`: every current registration of it gets
+    /// the chance to run (each re-checks first, so a stale or reused fd
+    /// number never produces a spurious callback).
+    fn dispatch_fd(&mut self, fd: i32, revents: i16) {
+        let Some(regs) = self.fds.regs_for(fd).cloned() else { return };
+        for &ev in regs.as_slice() {
+            self.fd_occurs(ev, fd, revents);
+        }
+    }
+
     /// Dispatches the results of a poll over a set made for poller `pid`:
-    /// fd callbacks (after a re-check), the wakeup pipe, then every timeout
-    /// whose deadline is at or before `now`.
-    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], owners: &[Owner], now: u64) {
-        for (pfd, owner) in fds.iter().zip(owners) {
-            if pfd.revents == 0 {
-                continue;
+    /// fd callbacks by fd number (each fd once, however many entries it
+    /// had), the wakeup pipe, then every timeout due at or before `now`.
+    /// Entries whose fd has no registration any more (deregistered while the
+    /// set was out, e.g. POLLNVAL after a close) are skipped.
+    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], now: u64) {
+        let wake = self.pollers.wakeup_fd(pid);
+        let mut ready: Vec<(i32, i16)> = fds.iter().filter(|p| p.revents != 0).map(|p| (p.fd, p.revents)).collect();
+        ready.sort_unstable_by_key(|r| r.0);
+        let mut i = 0;
+        while i < ready.len() {
+            let (fd, mut revents) = ready[i];
+            while i + 1 < ready.len() && ready[i + 1].0 == fd {
+                i += 1;
+                revents |= ready[i].1;
             }
-            match *owner {
-                Owner::Wakeup => {
-                    if pfd.fd == self.pollers.wakeup_fd(pid) {
-                        self.drain_wakeup(pid);
-                    }
-                }
-                Owner::Fd(ev) => self.fd_occurs(ev, pfd.fd, pfd.revents),
+            i += 1;
+            if fd == wake {
+                self.drain_wakeup(pid);
+            } else {
+                self.dispatch_fd(fd, revents);
             }
         }
         self.fire_due_timeouts(now);
@@ -500,16 +501,14 @@ impl Egc<'_> {
         let needed = st.fds.set_len() + 1;
         let fits = needed <= space.len();
         let wake_fd = st.pollers.wakeup_fd(app);
-        let (fds, pollers) = (&st.fds, &mut st.pollers);
-        let p = pollers.get_mut(app);
         if fits {
             // Written straight into the application's array: the library's
-            // share of a beforepoll is one pass over the registrations.
-            fds.fill_into(&mut space[..needed - 1], &mut p.owners);
+            // share of a beforepoll is one copy of the dense set.
+            st.fds.fill_into(&mut space[..needed - 1]);
             space[needed - 1] = sys::pollfd(wake_fd, sys::POLLIN);
-            p.owners.push(Owner::Wakeup);
         }
-        pollers.set_made(app);
+        st.pollers.set_made(app);
+        st.pollers.app_armed = true;
         let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
         BeforePoll { needed, timeout, fits }
     }
@@ -518,16 +517,8 @@ impl Egc<'_> {
     /// beforepoll, with revents filled in by poll) and due timeouts.
     pub fn app_afterpoll(&mut self, fds: &[PollFd], now: u64) {
         let app = self.pollers.app();
-        let p = self.st().pollers.get_mut(app);
-        let owners = std::mem::take(&mut p.owners);
-        let n = fds.len().min(owners.len());
-        self.st().pollers.app_in_afterpoll = true;
-        self.afterpoll_internal(app, &fds[..n], &owners[..n], now);
-        self.st().pollers.app_in_afterpoll = false;
-        let p = self.st().pollers.get_mut(app);
-        if p.owners.is_empty() {
-            p.owners = owners;
-        }
+        self.st().pollers.app_armed = false;
+        self.afterpoll_internal(app, fds, now);
     }
 }
 
@@ -550,6 +541,7 @@ mod tests {
             let mut egc = Egc::new(&ctx, "test");
             a = egc.st().pollers.get().unwrap();
             b = egc.st().pollers.get().unwrap();
+            egc.st().pollers.app_armed = true; // as after a beforepoll
         }
         let (r, _w) = testutil::pipe();
         let mut egc = Egc::new(&ctx, "test");
@@ -559,6 +551,26 @@ mod tests {
         let n = [a, b].iter().filter(|&&p| woken(&egc, p)).count();
         assert_eq!(n, 1, "exactly one stale sleeper is woken");
         assert!(woken(&egc, egc.pollers.app()), "the application poller is woken too");
+    }
+
+    /// Between afterpoll and the next beforepoll the application sleeps on
+    /// no set of ours; waking it then would only cost it a spurious round.
+    #[test]
+    fn app_poller_is_woken_only_while_it_holds_a_beforepoll_set() {
+        let ctx = testutil::ctx();
+        let (r, _w) = testutil::pipe();
+        let mut egc = Egc::new(&ctx, "test");
+        let app = egc.pollers.app();
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        assert!(!woken(&egc, app), "not armed: no wakeup");
+        let mut space = vec![sys::pollfd(-1, 0); 4];
+        egc.app_beforepoll(&mut space, sys::clock::mono_ns());
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLOUT, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        assert!(woken(&egc, app), "armed and stale: woken");
     }
 
     #[test]
