@@ -11,7 +11,7 @@ use crate::sys::POLLIN;
 
 pub fn test_fdchain(egc: &mut Egc<'_>, fds: Vec<i32>, how: AoHow) -> Rc {
     egc.ao_run(how, 0, |egc, ao| {
-        egc.ao_abortable_register(ao, Box::new(move |egc, rc| egc.ao_complete(ao, rc)))?;
+        egc.ao_abortable_register_completes(ao)?;
         step(egc, ao, fds, 0)
     })
 }

@@ -19,7 +19,7 @@ pub fn test_fdevent(egc: &mut Egc<'_>, fd: i32, events: i16, how: AoHow) -> Rc {
                 egc.ao_complete(ao, rc);
             }),
         )?;
-        egc.ao_abortable_register(ao, Box::new(move |egc, rc| egc.ao_complete(ao, rc)))?;
+        egc.ao_abortable_register_completes(ao)?;
         Ok(())
     })
 }
