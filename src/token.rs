@@ -8,9 +8,15 @@
 //!   never answers to a stale token.
 //! * A token packs into a non-zero `usize` (the generation is never 0), so
 //!   it can travel through a C `void *` and come back.
+//! * Slot indices stay below [`MAX_SLOTS`] (2^31), so bit 31 of a packed
+//!   token is always clear: users may use it to tag what kind of token a
+//!   word holds (the osevent hooks do).
 #![forbid(unsafe_code)]
 
 use std::fmt;
+
+/// Slots per slab: indices never use bit 31.
+pub const MAX_SLOTS: usize = 1 << 31;
 
 /// A handle to a slot's current occupant.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,7 +98,8 @@ impl<T> Slab<T> {
             slot.val = Some(val);
             return Token { idx, gen: slot.gen };
         }
-        let idx = u32::try_from(self.slots.len()).expect("fewer than 2^32 slots");
+        assert!(self.slots.len() < MAX_SLOTS, "a slab holds fewer than 2^31 slots");
+        let idx = self.slots.len() as u32;
         self.slots.push(Slot { gen: 1, val: Some(val) });
         Token { idx, gen: 1 }
     }
