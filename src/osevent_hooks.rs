@@ -13,8 +13,9 @@
 //!   keeps two nexus pools for the same reason). Stale, duplicated or
 //!   forged values fail the tag or generation check and are ignored,
 //!   logged at DEBUG.
-//! * Hooks may only be installed while no fd or timeout is registered
-//!   (libxl asserts this); a late call is fatal misuse.
+//! * Hooks may only be installed while no osevent exists: no fd and no
+//!   finite timeout is registered (libxl asserts this; a timeout that
+//!   waits forever is no osevent). A late call is fatal misuse.
 //! * A failing `*_register` leaves nothing behind: the registration that
 //!   needed it is undone and the hook's value is returned to the operation.
 #![forbid(unsafe_code)]
@@ -83,7 +84,7 @@ impl Egc<'_> {
 
     /// `libxl_osevent_register_hooks`.
     pub fn register_osevent_hooks(&mut self, hooks: Option<Arc<dyn OseventHooks>>) {
-        if !self.fds.is_empty() || !self.times.is_empty() {
+        if !self.fds.is_empty() || self.times.has_finite() {
             self.ctx.fatal(
                 "libxl_osevent_register_hooks called while fds or timeouts are already registered \
                  (hooks must be installed before any osevent exists)",
@@ -313,6 +314,23 @@ mod tests {
         assert_eq!(index(first), index(second), "same slot, new generation");
         egc.osevent_occurred_timeout(first).unwrap(); // stale: same slot, old generation
         assert_eq!(*fired.lock(), 1);
+    }
+
+    /// Xen's rule is "no fd and no finite timeout yet": an operation
+    /// waiting forever (until aborted) does not stop hooks being installed.
+    #[test]
+    fn hooks_may_be_installed_while_only_infinite_timeouts_exist() {
+        let ctx = testutil::ctx();
+        let ao = {
+            let mut egc = Egc::new(&ctx, "test");
+            let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+            egc.ev_time_register_rel(ao, -1, Box::new(|_, _, _| {})).unwrap();
+            ao
+        };
+        let rec = setup(&ctx); // would abort if the infinite timeout counted
+        let mut egc = Egc::new(&ctx, "test");
+        egc.ev_time_register_rel(ao, 60_000, Box::new(|_, _, _| {})).unwrap();
+        assert_eq!(*rec.calls.lock(), vec!["timeout_register".to_string()]);
     }
 
     #[test]
