@@ -92,7 +92,7 @@ static int h_finish(void)
 }
 
 /* A logger: stderr at the level in $XL_TEST_LOGLEVEL (default WARN). */
-static xentoollog_logger *test_logger(void)
+static __attribute__((unused)) xentoollog_logger *test_logger(void)
 {
     const char *e = getenv("XL_TEST_LOGLEVEL");
     int lvl = e ? atoi(e) : XTL_WARN;

@@ -5,5 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod fdevent;
+pub mod fdmodify;
 pub mod progress;
 pub mod timedereg;
