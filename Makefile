@@ -75,6 +75,7 @@ $(B)/c-tests/%: c-tests/%.c $(wildcard c-tests/*.h) $(HEADERS) | lib
 	@mkdir -p $(B)/c-tests
 	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
 
+$(B)/bench/bench_hooks: c-tests/hookloop.h
 $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) | lib
 	@mkdir -p $(B)/bench
 	$(CC) $(CFLAGS_T) -Ibench $< -o $@ $(LDFLAGS_T) -lm
