@@ -30,9 +30,9 @@ GLIB_LIBS   := $(shell pkg-config --libs glib-2.0 2>/dev/null)
 GLIB_SO     := $(B)/libxenlight-glib.so
 ifeq ($(GLIB_LIBS),)
 $(info note: glib-2.0 not found by pkg-config: the GLib adapter and its test are skipped)
-C_TESTS := $(filter-out $(B)/c-tests/test_glib,$(C_TESTS))
+C_TESTS := $(filter-out $(B)/c-tests/test_glib%,$(C_TESTS))
 else
-GLIB_USERS := $(B)/c-tests/test_glib $(B)/bench/bench_hooks
+GLIB_USERS := $(B)/c-tests/test_glib $(B)/c-tests/test_glib_example $(B)/bench/bench_hooks
 $(GLIB_USERS): CFLAGS_T += $(GLIB_CFLAGS) -Iadapters/glib -DXL_HAVE_GLIB
 $(GLIB_USERS): LDFLAGS_T += -lxenlight-glib $(GLIB_LIBS)
 $(GLIB_USERS): $(GLIB_SO)
