@@ -50,25 +50,22 @@
 
 #define HL_MAX 64
 
-typedef struct {
-    int used;
-    int fd;
-    short events;
-    void *for_libxl;
-} hl_fd;
-
 enum { HL_FREE, HL_REGISTERED, HL_REPORTING };
 
+/* One registration: an fd (fd, events) or a timeout (abs). */
 typedef struct {
-    int used;             /* HL_FREE, HL_REGISTERED or HL_REPORTING */
+    int used;             /* HL_FREE, HL_REGISTERED, or for a timeout
+                           * HL_REPORTING */
+    int fd;
+    short events;
     struct timeval abs;   /* {0,0}: fire now */
     void *for_libxl;
-} hl_timeout;
+} hl_reg;
 
 typedef struct hookloop {
     pthread_mutex_t lock;            /* guards the registry */
-    hl_fd fds[HL_MAX];
-    hl_timeout timeouts[HL_MAX];
+    hl_reg fds[HL_MAX];
+    hl_reg timeouts[HL_MAX];
     int wake[2];                     /* self-pipe */
 
     /* Test aids.  t_fail_*: the value the hook returns instead of
@@ -101,31 +98,43 @@ static void hl_test_probe(hookloop *L, const char *hook, int fd, void *for_libxl
 
 /*---------- the hooks ----------*/
 
+static hl_reg *hl_free_slot(hl_reg *slots)
+{
+    for (int i = 0; i < HL_MAX; i++)
+        if (slots[i].used == HL_FREE)
+            return &slots[i];
+    return NULL;
+}
+
+/* Stores r in a free slot of `slots` and gives its address to libxl;
+ * or fails with the injected value, or ERROR_OSEVENT_REG_FAIL if full. */
+static int hl_insert(hookloop *L, hl_reg *slots, int *calls, const int *fail,
+                     hl_reg r, void **for_app_registration_out)
+{
+    int rc = ERROR_OSEVENT_REG_FAIL;
+    pthread_mutex_lock(&L->lock);
+    (*calls)++;
+    hl_reg *slot = *fail ? NULL : hl_free_slot(slots);
+    if (*fail) {
+        rc = *fail;
+    } else if (slot) {
+        *slot = r;
+        *for_app_registration_out = slot;
+        hl_wake(L);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&L->lock);
+    return rc;
+}
+
 static int hl_fd_register(void *user, int fd, void **for_app_registration_out,
                           short events, void *for_libxl)
 {
     hookloop *L = user;
     hl_test_probe(L, "fd_register", fd, for_libxl);
-    int rc = ERROR_OSEVENT_REG_FAIL;
-    pthread_mutex_lock(&L->lock);
-    L->t_fd_register++;
-    if (L->t_fail_fd_register) {
-        rc = L->t_fail_fd_register;
-        goto out;
-    }
-    for (int i = 0; i < HL_MAX; i++) {
-        hl_fd *r = &L->fds[i];
-        if (r->used)
-            continue;
-        *r = (hl_fd){ .used = 1, .fd = fd, .events = events, .for_libxl = for_libxl };
-        *for_app_registration_out = r;
-        hl_wake(L);
-        rc = 0;
-        break;
-    }
- out:
-    pthread_mutex_unlock(&L->lock);
-    return rc;
+    hl_reg r = { .used = HL_REGISTERED, .fd = fd, .events = events, .for_libxl = for_libxl };
+    return hl_insert(L, L->fds, &L->t_fd_register, &L->t_fail_fd_register, r,
+                     for_app_registration_out);
 }
 
 static int hl_fd_modify(void *user, int fd, void **for_app_registration_update,
@@ -133,7 +142,7 @@ static int hl_fd_modify(void *user, int fd, void **for_app_registration_update,
 {
     hookloop *L = user;
     hl_test_probe(L, "fd_modify", fd, NULL);
-    hl_fd *r = *for_app_registration_update;
+    hl_reg *r = *for_app_registration_update;
     int rc = 0;
     pthread_mutex_lock(&L->lock);
     L->t_fd_modify++;
@@ -144,13 +153,11 @@ static int hl_fd_modify(void *user, int fd, void **for_app_registration_update,
         /* Fail, but move the (unchanged) registration to another slot
          * first: libxl must honour the updated value. */
         rc = L->t_fail_fd_modify;
-        for (int i = 0; i < HL_MAX; i++) {
-            if (!L->fds[i].used) {
-                L->fds[i] = *r;
-                r->used = 0;
-                *for_app_registration_update = &L->fds[i];
-                break;
-            }
+        hl_reg *moved = hl_free_slot(L->fds);
+        if (moved) {
+            *moved = *r;
+            r->used = HL_FREE;
+            *for_app_registration_update = moved;
         }
     } else {
         r->events = events;
@@ -164,13 +171,13 @@ static void hl_fd_deregister(void *user, int fd, void *for_app_registration)
 {
     hookloop *L = user;
     hl_test_probe(L, "fd_deregister", fd, NULL);
-    hl_fd *r = for_app_registration;
+    hl_reg *r = for_app_registration;
     pthread_mutex_lock(&L->lock);
     L->t_fd_deregister++;
     if (!r || !r->used || r->fd != fd)
         L->t_bad_registration++;
     else
-        r->used = 0;
+        r->used = HL_FREE;
     pthread_mutex_unlock(&L->lock);
 }
 
@@ -179,26 +186,9 @@ static int hl_timeout_register(void *user, void **for_app_registration_out,
 {
     hookloop *L = user;
     hl_test_probe(L, "timeout_register", -1, for_libxl);
-    int rc = ERROR_OSEVENT_REG_FAIL;
-    pthread_mutex_lock(&L->lock);
-    L->t_timeout_register++;
-    if (L->t_fail_timeout_register) {
-        rc = L->t_fail_timeout_register;
-        goto out;
-    }
-    for (int i = 0; i < HL_MAX; i++) {
-        hl_timeout *t = &L->timeouts[i];
-        if (t->used)
-            continue;
-        *t = (hl_timeout){ .used = HL_REGISTERED, .abs = abs, .for_libxl = for_libxl };
-        *for_app_registration_out = t;
-        hl_wake(L);
-        rc = 0;
-        break;
-    }
- out:
-    pthread_mutex_unlock(&L->lock);
-    return rc;
+    hl_reg r = { .used = HL_REGISTERED, .fd = -1, .abs = abs, .for_libxl = for_libxl };
+    return hl_insert(L, L->timeouts, &L->t_timeout_register, &L->t_fail_timeout_register, r,
+                     for_app_registration_out);
 }
 
 /* Only ever called with abs = {0,0}: "fire as soon as possible".  It may
@@ -209,7 +199,7 @@ static int hl_timeout_modify(void *user, void **for_app_registration_update,
 {
     hookloop *L = user;
     hl_test_probe(L, "timeout_modify", -1, NULL);
-    hl_timeout *t = *for_app_registration_update;
+    hl_reg *t = *for_app_registration_update;
     pthread_mutex_lock(&L->lock);
     L->t_timeout_modify++;
     if (abs.tv_sec || abs.tv_usec)
@@ -306,7 +296,7 @@ static int hookloop_run_once(libxl_ctx *ctx, hookloop *L, int max_ms)
     pthread_mutex_lock(&L->lock);
     pfd[n++] = (struct pollfd){ .fd = L->wake[0], .events = POLLIN };
     for (int i = 0; i < HL_MAX; i++) {
-        hl_fd *r = &L->fds[i];
+        hl_reg *r = &L->fds[i];
         if (!r->used || !r->events)
             continue;
         pfd[n] = (struct pollfd){ .fd = r->fd, .events = r->events };
@@ -338,12 +328,12 @@ static int hookloop_run_once(libxl_ctx *ctx, hookloop *L, int max_ms)
     }
     /* Due timeouts: mark them as being reported, report them, then free
      * their slots. */
-    hl_timeout *due[HL_MAX];
+    hl_reg *due[HL_MAX];
     int ndue = 0;
     pthread_mutex_lock(&L->lock);
     now = hl_now();
     for (int i = 0; i < HL_MAX; i++) {
-        hl_timeout *t = &L->timeouts[i];
+        hl_reg *t = &L->timeouts[i];
         if (t->used == HL_REGISTERED && hl_ms_until(t->abs, now) == 0) {
             t->used = HL_REPORTING;
             due[ndue++] = t;
@@ -387,6 +377,37 @@ static __attribute__((unused)) int hookloop_run_until(libxl_ctx *ctx, hookloop *
     return 1;
 }
 
+/* A thread running the loop, from hookloop_thread_start until
+ * hookloop_thread_stop. */
+typedef struct {
+    libxl_ctx *ctx;
+    hookloop *L;
+    int stop;            /* atomic */
+    pthread_t th;
+} hookloop_thread;
+
+static void *hl_thread_main(void *arg)
+{
+    hookloop_thread *T = arg;
+    while (!__atomic_load_n(&T->stop, __ATOMIC_SEQ_CST))
+        hookloop_run_once(T->ctx, T->L, 100);
+    return NULL;
+}
+
+static __attribute__((unused)) void hookloop_thread_start(hookloop_thread *T, libxl_ctx *ctx,
+                                                          hookloop *L)
+{
+    *T = (hookloop_thread){ .ctx = ctx, .L = L };
+    pthread_create(&T->th, NULL, hl_thread_main, T);
+}
+
+static __attribute__((unused)) void hookloop_thread_stop(hookloop_thread *T)
+{
+    __atomic_store_n(&T->stop, 1, __ATOMIC_SEQ_CST);
+    hl_wake(T->L);
+    pthread_join(T->th, NULL);
+}
+
 /* Counts live registrations: fds, timeouts, and of those timeouts the
  * ones libxl asked to fire now. */
 static __attribute__((unused)) void hookloop_count(hookloop *L, int *nfds, int *ntimeouts,
@@ -409,9 +430,9 @@ static __attribute__((unused)) void hookloop_count(hookloop *L, int *nfds, int *
 }
 
 /* The registration of fd, or NULL. */
-static __attribute__((unused)) hl_fd *hookloop_find_fd(hookloop *L, int fd)
+static __attribute__((unused)) hl_reg *hookloop_find_fd(hookloop *L, int fd)
 {
-    hl_fd *found = NULL;
+    hl_reg *found = NULL;
     pthread_mutex_lock(&L->lock);
     for (int i = 0; i < HL_MAX && !found; i++)
         if (L->fds[i].used && L->fds[i].fd == fd)

@@ -89,6 +89,31 @@ static void close_pair(int p[2])
     close(p[1]);
 }
 
+/* A ctx whose osevents go to the adapter, on a context of its own. */
+typedef struct {
+    GMainContext *mc;
+    libxl_ctx *ctx;
+    libxl_glib *g;
+} fixture;
+
+static void fixture_init(fixture *f, xentoollog_logger *lg)
+{
+    f->mc = g_main_context_new();
+    f->ctx = test_ctx(lg);
+    f->g = libxl_glib_new(f->ctx, f->mc);
+}
+
+/* The documented order: shutdown, libxl_ctx_free, libxl_glib_free. */
+static void fixture_free(fixture *f)
+{
+    libxl_glib_shutdown(f->g);
+    libxl_ctx_free(f->ctx);
+    libxl_glib_free(f->g);
+    while (g_main_context_iteration(f->mc, FALSE))
+        ;
+    g_main_context_unref(f->mc);
+}
+
 /*---------- many threads ----------*/
 
 static libxl_ctx *sctx;
@@ -157,10 +182,11 @@ static void *worker(void *arg)
 static void case_many_threads(xentoollog_logger *lg)
 {
     case_begin("loop_thread_and_4_workers_x_100_ops_every_callback_once");
-    GMainContext *mc = g_main_context_new();
-    GMainLoop *ml = g_main_loop_new(mc, FALSE);
-    sctx = test_ctx(lg);
-    libxl_glib *g = libxl_glib_new(sctx, mc);
+    fixture f;
+    fixture_init(&f, lg);
+    GMainLoop *ml = g_main_loop_new(f.mc, FALSE);
+    libxl_glib *g = f.g;
+    sctx = f.ctx;
     pthread_t lt, wt[WORKERS];
     pthread_create(&lt, NULL, loop_thread, ml);
     for (int w = 0; w < WORKERS; w++)
@@ -194,10 +220,8 @@ static void case_many_threads(xentoollog_logger *lg)
     libxl_glib_shutdown(g);
     g_main_loop_quit(ml);
     pthread_join(lt, NULL);
-    libxl_ctx_free(sctx);
-    libxl_glib_free(g);
     g_main_loop_unref(ml);
-    g_main_context_unref(mc);
+    fixture_free(&f);
     case_end();
 }
 
@@ -206,41 +230,37 @@ static void case_many_threads(xentoollog_logger *lg)
 static void case_stale_source(xentoollog_logger *lg)
 {
     case_begin("source_dispatched_after_its_registration_ended_is_harmless");
-    GMainContext *mc = g_main_context_new();
-    g_main_context_acquire(mc);
-    libxl_ctx *ctx = test_ctx(lg);
-    libxl_glib *g = libxl_glib_new(ctx, mc);
+    fixture f;
+    fixture_init(&f, lg);
+    g_main_context_acquire(f.mc);
     int p[2];
     test_pipe(p);
     rec_t r = { 0 };
     libxl_asyncop_how how = cb_how(&r);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
-    CHECK_RC(libxl_glib_registrations(g), 1);
+    CHECK_RC(libxl_test_fdevent(f.ctx, p[0], POLLIN, &how), 0);
+    CHECK_RC(libxl_glib_registrations(f.g), 1);
     pipe_poke(p[1]);
 
     /* One iteration, split: GLib finds the source ready... */
     gint prio, timeout;
     GPollFD fds[16];
-    g_main_context_prepare(mc, &prio);
-    int n = g_main_context_query(mc, prio, &timeout, fds, 16);
+    g_main_context_prepare(f.mc, &prio);
+    int n = g_main_context_query(f.mc, prio, &timeout, fds, 16);
     g_poll(fds, n, 1000);
-    CHECK(g_main_context_check(mc, prio, fds, n));
+    CHECK(g_main_context_check(f.mc, prio, fds, n));
     /* ...the registration ends before dispatch... */
-    CHECK_RC(libxl_ao_abort(ctx, &how), 0);
+    CHECK_RC(libxl_ao_abort(f.ctx, &how), 0);
     CHECK_RC(r.n, 1);
     CHECK_RC(r.rc, ERROR_ABORTED);
-    CHECK_RC(libxl_glib_registrations(g), 0);
+    CHECK_RC(libxl_glib_registrations(f.g), 0);
     /* ...and dispatch comes anyway. */
-    g_main_context_dispatch(mc);
-    while (g_main_context_iteration(mc, FALSE))
+    g_main_context_dispatch(f.mc);
+    while (g_main_context_iteration(f.mc, FALSE))
         ;
     CHECK_RC(r.n, 1);
 
-    libxl_glib_shutdown(g);
-    libxl_ctx_free(ctx);
-    libxl_glib_free(g);
-    g_main_context_release(mc);
-    g_main_context_unref(mc);
+    g_main_context_release(f.mc);
+    fixture_free(&f);
     close_pair(p);
     case_end();
 }
@@ -250,31 +270,26 @@ static void case_stale_source(xentoollog_logger *lg)
 static void case_shutdown(xentoollog_logger *lg)
 {
     case_begin("after_shutdown_nothing_is_reported_and_registering_fails");
-    GMainContext *mc = g_main_context_new();
-    libxl_ctx *ctx = test_ctx(lg);
-    libxl_glib *g = libxl_glib_new(ctx, mc);
+    fixture f;
+    fixture_init(&f, lg);
     rec_t r = { 0 }, r2 = { 0 };
     libxl_asyncop_how how = cb_how(&r), how2 = cb_how(&r2);
-    CHECK_RC(libxl_test_progress(ctx, 1, 5, NULL, &how), 0);
-    CHECK_RC(libxl_glib_registrations(g), 1);
-    libxl_glib_shutdown(g);
-    libxl_glib_shutdown(g);                    /* idempotent */
+    CHECK_RC(libxl_test_progress(f.ctx, 1, 5, NULL, &how), 0);
+    CHECK_RC(libxl_glib_registrations(f.g), 1);
+    libxl_glib_shutdown(f.g);
+    libxl_glib_shutdown(f.g);                    /* idempotent */
     for (double end = now_ms() + 30; now_ms() < end;) {
-        while (g_main_context_iteration(mc, FALSE))
+        while (g_main_context_iteration(f.mc, FALSE))
             ;
         usleep(1000);
     }
     CHECK_RC(r.n, 0);
     int p[2];
     test_pipe(p);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how2), ERROR_OSEVENT_REG_FAIL);
-    CHECK_RC(libxl_glib_registrations(g), 1);  /* libxl still holds its timeout */
-    libxl_ctx_free(ctx);
-    libxl_glib_free(g);
-    while (g_main_context_iteration(mc, FALSE))
-        ;
+    CHECK_RC(libxl_test_fdevent(f.ctx, p[0], POLLIN, &how2), ERROR_OSEVENT_REG_FAIL);
+    CHECK_RC(libxl_glib_registrations(f.g), 1);  /* libxl still holds its timeout */
+    fixture_free(&f);
     CHECK(r.n == 0 && r2.n == 0);
-    g_main_context_unref(mc);
     close_pair(p);
     case_end();
 }

@@ -3,20 +3,24 @@
  * (libxl_test_timedereg, see test_timedereg.c) with the application's
  * own loop: every timeout goes through the osevent hooks (hookloop.h).
  *
- * Scenario: one ctx with hooks.  Two runs of the scenario at once:
- *  - callback mode, driven only by the application's loop in the main
- *    thread (occurred_timeout for every timeout that fires);
- *  - synchronous (ao_how NULL) in a second thread: libxl's own poller
- *    and the application's loop both watch its timeouts (mixing styles).
+ * Scenario: two runs of the scenario at once, each on its own ctx with
+ * hooks whose loop runs in its own thread:
+ *  - callback mode: only the application's loop drives it (no libxl
+ *    thread is waiting: every timeout fires through occurred_timeout);
+ *  - synchronous (ao_how NULL) in the main thread: libxl's own poller
+ *    and the application's loop both watch its timeouts (mixing styles;
+ *    whichever reports a timeout first fires it).
  * Group 0's 0/0 and 0/2 are deregistered before they fire: through the
  * hooks that must be timeout_modify to {0,0} ("now"), never
  * timeout_deregister, and the nexus is consumed when the loop reports it.
  *
  * Success: both runs return/complete with 0 after ~4 s (>= 3.9 s, < 7 s);
- * the callback run's 6 timeouts were registered with timeout_register;
- * timeout_modify only ever got {0,0}, timeout_deregister was never
- * called, every registration value came back valid, and the registry
- * drains to empty; after libxl_ctx_free no fd and no timeout is left.
+ * each run's 6 timeouts were registered with timeout_register; the
+ * callback run needed exactly 2 timeout_modify calls (0/0 and 0/2), the
+ * sync run 2 to 6 (its poller may also fire 0/1 and 1/0..1/2 before the
+ * loop reports them, each then modified to "now"); timeout_modify only ever got {0,0}, timeout_deregister was
+ * never called, every registration value came back valid, and each
+ * registry drains to empty; after libxl_ctx_free none is left.
  * Failure: a FAIL line naming the case and the first failed check, or
  * the watchdog's FAIL on a hang.
  */
@@ -24,19 +28,6 @@
 #include "hookloop.h"
 
 #include <libxl_test_timedereg.h>
-
-static libxl_ctx *ctx;
-
-struct sync_run { int rc; double ms; };
-
-static void *sync_thread(void *arg)
-{
-    struct sync_run *r = arg;
-    double t0 = now_ms();
-    r->rc = libxl_test_timedereg(ctx, NULL);
-    r->ms = now_ms() - t0;
-    return NULL;
-}
 
 static volatile int cb_calls, cb_rc = -999;
 
@@ -53,62 +44,79 @@ static void check_duration(const char *what, double ms)
         case_fail("%s took %.0f ms, expected about 4000", what, ms);
 }
 
+/* A ctx whose osevents go to a hookloop run by its own thread. */
+typedef struct {
+    hookloop L;
+    libxl_ctx *ctx;
+    hookloop_thread loop;
+} hooked;
+
+static void hooked_start(hooked *h, xentoollog_logger *lg)
+{
+    hookloop_init(&h->L);
+    h->ctx = test_ctx(lg);
+    hookloop_attach(h->ctx, &h->L);
+    hookloop_thread_start(&h->loop, h->ctx, &h->L);
+}
+
+/* Waits for the registry to drain, stops the loop, frees the ctx, and
+ * checks the hook calls; modify calls must be in [min_mod, max_mod]. */
+static void hooked_finish(hooked *h, int min_mod, int max_mod)
+{
+    hookloop *L = &h->L;
+    int nfds = 0, nt = 1;
+    for (int i = 0; i < 100 && (nfds || nt); i++) {
+        usleep(10000);
+        hookloop_count(L, &nfds, &nt, NULL);
+    }
+    hookloop_thread_stop(&h->loop);
+    CHECK(nfds == 0 && nt == 0);
+    CHECK_RC(L->t_timeout_register, 6);       /* every timeout is mirrored */
+    if (L->t_timeout_modify < min_mod || L->t_timeout_modify > max_mod)
+        case_fail("%d timeout_modify calls, expected %d to %d", L->t_timeout_modify, min_mod, max_mod);
+    CHECK_RC(L->t_timeout_modify_not_now, 0);
+    CHECK_RC(L->t_timeout_deregister, 0);
+    CHECK_RC(L->t_bad_registration, 0);
+    libxl_ctx_free(h->ctx);
+    hookloop_count(L, &nfds, &nt, NULL);
+    CHECK(nfds == 0 && nt == 0);
+    hookloop_destroy(L);
+}
+
 int main(void)
 {
     int slow = getenv("XL_TEST_SLOW") != NULL;
     watchdog(slow ? 300 : 30);
     xentoollog_logger *lg = test_logger();
-    hookloop L;
-    hookloop_init(&L);
-    ctx = test_ctx(lg);
-    hookloop_attach(ctx, &L);
+    hooked a, b;
+    hooked_start(&a, lg);
+    hooked_start(&b, lg);
 
-    struct sync_run sr = { .rc = -999 };
-    pthread_t th;
-    pthread_create(&th, NULL, sync_thread, &sr);
-
-    case_begin("timedereg_scenario_through_hooks_callback_mode");
     libxl_asyncop_how how = { .callback = op_callback };
     double t0 = now_ms();
-    CHECK_RC(libxl_test_timedereg(ctx, &how), 0);
-    if (!hookloop_run_until(ctx, &L, &cb_calls, 1, 10000))
+    int cb_start_rc = libxl_test_timedereg(a.ctx, &how);
+    int sync_rc = libxl_test_timedereg(b.ctx, NULL);
+    double sync_ms = now_ms() - t0;
+    while (!cb_calls && now_ms() - t0 < 10000)
+        usleep(1000);
+    double cb_ms = now_ms() - t0;
+
+    case_begin("timedereg_scenario_through_hooks_callback_mode");
+    CHECK_RC(cb_start_rc, 0);
+    if (!cb_calls)
         case_fail("no completion within 10 s");
-    check_duration("callback run", now_ms() - t0);
+    check_duration("callback run", cb_ms);
     CHECK_RC(cb_rc, 0);
-    hookloop_run_for(ctx, &L, 20);
+    hooked_finish(&a, 2, 2);
     CHECK_RC(cb_calls, 1);
     case_end();
 
     case_begin("timedereg_scenario_sync_while_the_app_loop_delivers");
-    /* Keep delivering until the sync run is done. */
-    double end = now_ms() + 10000;
-    while (sr.rc == -999 && now_ms() < end)
-        hookloop_run_once(ctx, &L, 20);
-    pthread_join(th, NULL);
-    CHECK_RC(sr.rc, 0);
-    check_duration("sync run", sr.ms);
+    CHECK_RC(sync_rc, 0);
+    check_duration("sync run", sync_ms);
+    hooked_finish(&b, 2, 6);
     case_end();
 
-    case_begin("timedereg_through_hooks_never_deregisters_a_timeout");
-    int nfds = 0, nt = 1;
-    for (int i = 0; i < 100 && (nfds || nt); i++) {
-        hookloop_run_once(ctx, &L, 10);
-        hookloop_count(&L, &nfds, &nt, NULL);
-    }
-    CHECK(nfds == 0 && nt == 0);
-    CHECK_RC(L.t_timeout_register, 12);   /* 6 per run: every timeout is mirrored */
-    /* 0/0 and 0/2 of each run, plus any of the sync run's that its own
-     * poller fired before the loop reported them. */
-    CHECK(L.t_timeout_modify >= 4 && L.t_timeout_modify <= 8);
-    CHECK_RC(L.t_timeout_modify_not_now, 0);
-    CHECK_RC(L.t_timeout_deregister, 0);
-    CHECK_RC(L.t_bad_registration, 0);
-    libxl_ctx_free(ctx);
-    hookloop_count(&L, &nfds, &nt, NULL);
-    CHECK(nfds == 0 && nt == 0);
-    case_end();
-
-    hookloop_destroy(&L);
     xtl_logger_destroy(lg);
     return h_finish();
 }

@@ -128,6 +128,13 @@ static libxl_ctx *hooked_ctx(hookloop *L)
     return ctx;
 }
 
+/* Starts a case on a ctx with hooks (see hooked_case_end). */
+static libxl_ctx *hooked_case(const char *name, hookloop *L)
+{
+    case_begin(name);
+    return hooked_ctx(L);
+}
+
 /* Frees the ctx, then checks what every case must leave behind. */
 static void hooked_free(libxl_ctx *ctx, hookloop *L)
 {
@@ -142,6 +149,12 @@ static void hooked_free(libxl_ctx *ctx, hookloop *L)
     CHECK_RC(L->t_timeout_modify_not_now, 0);
     CHECK_RC(L->t_bad_registration, 0);
     hookloop_destroy(L);
+}
+
+static void hooked_case_end(libxl_ctx *ctx, hookloop *L)
+{
+    hooked_free(ctx, L);
+    case_end();
 }
 
 static void wait_done(libxl_ctx *ctx, hookloop *L, done_t *d, int want_rc, const char *what)
@@ -181,15 +194,14 @@ static int same_slot(void *a, void *b)
 
 static void case_fd_roundtrip(void)
 {
-    case_begin("fd_roundtrip_register_readable_occurred_deregister");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("fd_roundtrip_register_readable_occurred_deregister", &L);
     int p[2];
     test_pipe(p);
     done_t d = { 0 };
     libxl_asyncop_how how = cb_how(&d);
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
-    hl_fd *r = hookloop_find_fd(&L, p[0]);
+    hl_reg *r = hookloop_find_fd(&L, p[0]);
     CHECK(r && r->events == POLLIN && r->for_libxl);
     CHECK_RC(L.t_fd_register, 1);
     hookloop_run_for(ctx, &L, 30);
@@ -201,9 +213,8 @@ static void case_fd_roundtrip(void)
     CHECK_RC(L.t_bad_registration, 0);       /* with our registration value */
     hookloop_run_for(ctx, &L, 10);
     CHECK_RC(d.n, 1);
-    hooked_free(ctx, &L);
     close_pair(p);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 /* A helper thread calls libxl_event_check while a hook sleeps; it may
@@ -256,9 +267,8 @@ static void lk_arm(const char *hook)
 
 static void case_lock_held(void)
 {
-    case_begin("hooks_are_called_with_the_ctx_lock_held");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("hooks_are_called_with_the_ctx_lock_held", &L);
     lk.ctx = ctx;
     L.t_in_hook = lk_probe;
     int p[2];
@@ -285,9 +295,8 @@ static void case_lock_held(void)
     CHECK_RC(t.rc, ERROR_ABORTED);
 
     L.t_in_hook = NULL;
-    hooked_free(ctx, &L);
     close_pair(p);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void socket_pair(int s[2])
@@ -300,21 +309,20 @@ static void socket_pair(int s[2])
 
 static void case_modify(void)
 {
-    case_begin("modify_on_events_change_keeps_the_registration");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("modify_on_events_change_keeps_the_registration", &L);
     int s[2];
     socket_pair(s);
     done_t d = { 0 };
     libxl_asyncop_how how = cb_how(&d);
     /* Writable at once; then wait for readable. */
     CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, POLLIN, &how), 0);
-    hl_fd *r = hookloop_find_fd(&L, s[0]);
+    hl_reg *r = hookloop_find_fd(&L, s[0]);
     CHECK(r && r->events == POLLOUT);
     void *tok = r ? r->for_libxl : NULL;
     if (!hookloop_run_until(ctx, &L, &L.t_fd_modify, 1, 5000))
         case_fail("fd_modify not called");
-    hl_fd *r2 = hookloop_find_fd(&L, s[0]);
+    hl_reg *r2 = hookloop_find_fd(&L, s[0]);
     CHECK(r2 == r);                            /* same registration value */
     CHECK(r2 && r2->events == POLLIN && r2->for_libxl == tok);
     CHECK_RC(d.n, 0);
@@ -326,39 +334,35 @@ static void case_modify(void)
     wait_done(ctx, &L, &d, 0, "fdmodify");
     CHECK(hookloop_find_fd(&L, s[0]) == NULL);
     CHECK_RC(L.t_fd_modify, 1);
-    hooked_free(ctx, &L);
     close_pair(s);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_modify_failure(void)
 {
-    case_begin("failing_fd_modify_fails_the_op_and_its_updated_value_is_kept");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("failing_fd_modify_fails_the_op_and_its_updated_value_is_kept", &L);
     L.t_fail_fd_modify = 7;      /* moves the registration, then fails */
     int s[2];
     socket_pair(s);
     done_t d = { 0 };
     libxl_asyncop_how how = cb_how(&d);
     CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, POLLIN, &how), 0);
-    hl_fd *r = hookloop_find_fd(&L, s[0]);
+    hl_reg *r = hookloop_find_fd(&L, s[0]);
     wait_done(ctx, &L, &d, 7, "fdmodify with failing fd_modify");
     CHECK_RC(L.t_fd_modify, 1);
     CHECK_RC(L.t_fd_deregister, 1);
     CHECK_RC(L.t_bad_registration, 0);   /* deregister got the moved slot */
     CHECK(hookloop_find_fd(&L, s[0]) == NULL);
     CHECK(r != NULL && !r->used);
-    hooked_free(ctx, &L);
     close_pair(s);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_timeouts_fire(void)
 {
-    case_begin("timeouts_fire_through_occurred_timeout");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("timeouts_fire_through_occurred_timeout", &L);
     done_t d = { 0 };
     libxl_asyncop_how how = cb_how(&d);
     double t0 = now_ms();
@@ -373,15 +377,13 @@ static void case_timeouts_fire(void)
     int nfds, nt;
     hookloop_count(&L, &nfds, &nt, NULL);
     CHECK_RC(nt, 0);
-    hooked_free(ctx, &L);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_deregistered_timeout(void)
 {
-    case_begin("deregistered_timeout_is_modified_to_now_never_deregistered");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("deregistered_timeout_is_modified_to_now_never_deregistered", &L);
     done_t d = { 0 };
     libxl_asyncop_how how = cb_how(&d);
     CHECK_RC(libxl_test_progress(ctx, 1, 60000, NULL, &how), 0);
@@ -403,27 +405,25 @@ static void case_deregistered_timeout(void)
     libxl_osevent_occurred_timeout(ctx, nexus);    /* duplicate report */
     CHECK(clog_get(&clog.ignored) > ign);
     CHECK_RC(d.n, 1);
-    hooked_free(ctx, &L);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_stale_fd_tokens(void)
 {
-    case_begin("stale_duplicated_and_forged_fd_tokens_are_ignored");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("stale_duplicated_and_forged_fd_tokens_are_ignored", &L);
     int pa[2], pb[2];
     test_pipe(pa);
     test_pipe(pb);
     done_t da = { 0 }, db = { 0 };
     libxl_asyncop_how ha = cb_how(&da), hb = cb_how(&db);
     CHECK_RC(libxl_test_fdevent(ctx, pa[0], POLLIN, &ha), 0);
-    hl_fd *ra = hookloop_find_fd(&L, pa[0]);
+    hl_reg *ra = hookloop_find_fd(&L, pa[0]);
     void *tok_a = ra ? ra->for_libxl : NULL;
     pipe_poke(pa[1]);
     wait_done(ctx, &L, &da, 0, "op A");
     CHECK_RC(libxl_test_fdevent(ctx, pb[0], POLLIN, &hb), 0);
-    hl_fd *rb = hookloop_find_fd(&L, pb[0]);
+    hl_reg *rb = hookloop_find_fd(&L, pb[0]);
     void *tok_b = rb ? rb->for_libxl : NULL;
     CHECK(tok_a && tok_b && tok_a != tok_b);
     if (!same_slot(tok_a, tok_b))
@@ -452,17 +452,15 @@ static void case_stale_fd_tokens(void)
     libxl_osevent_occurred_fd(ctx, tok_b, pb[0], POLLIN, POLLIN);  /* duplicate */
     CHECK_RC(db.n, 1);
     CHECK(hookloop_find_fd(&L, pb[0]) == NULL);
-    hooked_free(ctx, &L);
     close_pair(pa);
     close_pair(pb);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_stale_timeout_tokens(void)
 {
-    case_begin("stale_duplicated_and_forged_timeout_tokens_are_ignored");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("stale_duplicated_and_forged_timeout_tokens_are_ignored", &L);
     done_t d1 = { 0 }, d2 = { 0 }, df = { 0 };
     libxl_asyncop_how h1 = cb_how(&d1), h2 = cb_how(&d2), hf = cb_how(&df);
     CHECK_RC(libxl_test_progress(ctx, 1, 5, NULL, &h1), 0);
@@ -476,7 +474,7 @@ static void case_stale_timeout_tokens(void)
     int p[2];
     test_pipe(p);
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &hf), 0);
-    hl_fd *rf = hookloop_find_fd(&L, p[0]);
+    hl_reg *rf = hookloop_find_fd(&L, p[0]);
     void *fd_tok = rf ? rf->for_libxl : NULL;
 
     int ign = clog_get(&clog.ignored), err = clog_get(&clog.errors);
@@ -499,16 +497,14 @@ static void case_stale_timeout_tokens(void)
     CHECK_RC(d2.n, 1);
     CHECK_RC(libxl_ao_abort(ctx, &hf), 0);
     CHECK_RC(df.n, 1);
-    hooked_free(ctx, &L);
     close_pair(p);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_register_failure(void)
 {
-    case_begin("failing_register_hook_fails_the_op_and_leaves_the_registry_clean");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("failing_register_hook_fails_the_op_and_leaves_the_registry_clean", &L);
     int p[2];
     test_pipe(p);
     pipe_poke(p[1]);           /* would complete at once if registered */
@@ -545,16 +541,14 @@ static void case_register_failure(void)
     libxl_asyncop_how thow = cb_how(&t);
     CHECK_RC(libxl_test_progress(ctx, 1, 1, NULL, &thow), 0);
     wait_done(ctx, &L, &t, 0, "progress after failures");
-    hooked_free(ctx, &L);
     close_pair(p);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 static void case_ctx_free(void)
 {
-    case_begin("ctx_free_with_ops_in_progress_empties_the_registry");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
+    libxl_ctx *ctx = hooked_case("ctx_free_with_ops_in_progress_empties_the_registry", &L);
     int p[2];
     test_pipe(p);
     done_t d = { 0 }, t = { 0 };
@@ -573,20 +567,6 @@ static void case_ctx_free(void)
 
 /* Mixing styles: a loop thread delivers occurred_* while the main thread
  * runs synchronous ops (libxl's own poller also watches every osevent). */
-static struct {
-    libxl_ctx *ctx;
-    hookloop *L;
-    volatile int stop;
-} mix;
-
-static void *mix_loop(void *arg)
-{
-    (void)arg;
-    while (!__atomic_load_n(&mix.stop, __ATOMIC_SEQ_CST))
-        hookloop_run_once(mix.ctx, mix.L, 50);
-    return NULL;
-}
-
 static void *mix_poker(void *arg)
 {
     usleep(5000);
@@ -596,14 +576,10 @@ static void *mix_poker(void *arg)
 
 static void case_mixing_styles(void)
 {
-    case_begin("sync_ops_complete_while_a_loop_thread_delivers_occurred_calls");
     hookloop L;
-    libxl_ctx *ctx = hooked_ctx(&L);
-    mix.ctx = ctx;
-    mix.L = &L;
-    mix.stop = 0;
-    pthread_t loop;
-    pthread_create(&loop, NULL, mix_loop, NULL);
+    libxl_ctx *ctx = hooked_case("sync_ops_complete_while_a_loop_thread_delivers_occurred_calls", &L);
+    hookloop_thread loop;
+    hookloop_thread_start(&loop, ctx, &L);
     for (int i = 0; i < 10; i++) {
         int p[2], s[2];
         test_pipe(p);
@@ -628,8 +604,7 @@ static void case_mixing_styles(void)
         close_pair(p);
         close_pair(s);
     }
-    __atomic_store_n(&mix.stop, 1, __ATOMIC_SEQ_CST);
-    pthread_join(loop, NULL);
+    hookloop_thread_stop(&loop);
     /* Timeouts the sync ops' own poller fired were modified to "now":
      * the loop reports them and the registry drains. */
     int nfds = 0, nt = 1;
@@ -638,8 +613,7 @@ static void case_mixing_styles(void)
         hookloop_count(&L, &nfds, &nt, NULL);
     }
     CHECK(nfds == 0 && nt == 0);
-    hooked_free(ctx, &L);
-    case_end();
+    hooked_case_end(ctx, &L);
 }
 
 /*---------- fatal misuse (forked children) ----------*/

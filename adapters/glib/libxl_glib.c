@@ -97,9 +97,12 @@ static void reg_unref(gpointer data)
     g_unref(g);
 }
 
-/* A new live registration, linked into g (lock held). */
+/* A new live registration, linked into g (lock held); NULL once g is
+ * shut down. */
 static reg *reg_new(libxl_glib *g, gboolean is_timeout, void *for_libxl)
 {
+    if (g->shut)
+        return NULL;
     reg *r = g_new0(reg, 1);
     r->refs = 1;                 /* libxl's */
     g_atomic_int_inc(&g->refs);
@@ -158,27 +161,46 @@ static void source_start(libxl_glib *g, reg *r, GSource *s, GSourceFunc fn)
     wake(g);
 }
 
-/* Begins a report of r from its source `current` (lock held): FALSE if
- * that source is stale or g is shut down. */
-static gboolean report_begin(libxl_glib *g, reg *r, GSource *current)
+/* One report into libxl, from a source's dispatch. */
+typedef struct {
+    libxl_glib *g;
+    void *for_libxl;
+    short events;
+    libxl_glib *prev_reporting;
+} report;
+
+/* Starts reporting r from the source being dispatched.  FALSE (report
+ * nothing) if that source is stale or g is shut down.  Otherwise copies
+ * what the report needs, counts it in flight and, for a timeout, ends
+ * the registration (the report consumes it); the caller then calls
+ * libxl, unlocked, and report_end. */
+static gboolean report_begin(reg *r, report *rep)
 {
-    if (g->shut || !r->live || r->source != current)
-        return FALSE;
-    g->inflight++;
-    return TRUE;
+    libxl_glib *g = r->g;
+    g_mutex_lock(&g->lock);
+    gboolean ok = !g->shut && r->live && r->source == g_main_current_source();
+    if (ok) {
+        g->inflight++;
+        rep->g = g;
+        rep->for_libxl = r->for_libxl;
+        rep->events = r->events;
+        if (r->is_timeout)
+            reg_end(g, r);
+    }
+    g_mutex_unlock(&g->lock);
+    if (ok) {
+        rep->prev_reporting = reporting_g;
+        reporting_g = g;
+        reporting_depth++;
+    }
+    return ok;
 }
 
-/* Called unlocked, around the call into libxl. */
-static void report_call_enter(libxl_glib *g)
+static void report_end(report *rep)
 {
-    reporting_g = g;
-    reporting_depth++;
-}
-
-static void report_end(libxl_glib *g, libxl_glib *prev_g)
-{
+    libxl_glib *g = rep->g;
     reporting_depth--;
-    reporting_g = reporting_depth ? prev_g : NULL;
+    reporting_g = reporting_depth ? rep->prev_reporting : NULL;
     g_mutex_lock(&g->lock);
     if (--g->inflight == 0)
         g_cond_broadcast(&g->idle);
@@ -200,42 +222,22 @@ static GIOCondition io_condition(short e)
 
 static gboolean fd_ready(gint fd, GIOCondition cond, gpointer data)
 {
-    reg *r = data;
-    libxl_glib *g = r->g;
-    g_mutex_lock(&g->lock);
-    if (!report_begin(g, r, g_main_current_source())) {
-        g_mutex_unlock(&g->lock);
+    report rep;
+    if (!report_begin(data, &rep))
         return G_SOURCE_REMOVE;
-    }
-    void *for_libxl = r->for_libxl;
-    short events = r->events;
-    g_mutex_unlock(&g->lock);
-
-    libxl_glib *prev = reporting_g;
-    report_call_enter(g);
-    libxl_osevent_occurred_fd(g->ctx, for_libxl, fd, events, poll_events(cond));
-    report_end(g, prev);
+    libxl_osevent_occurred_fd(rep.g->ctx, rep.for_libxl, fd, rep.events, poll_events(cond));
+    report_end(&rep);
     return G_SOURCE_CONTINUE;
 }
 
 static gboolean timeout_ready(gpointer data)
 {
-    reg *r = data;
-    libxl_glib *g = r->g;
-    g_mutex_lock(&g->lock);
-    if (!report_begin(g, r, g_main_current_source())) {
-        g_mutex_unlock(&g->lock);
+    report rep;
+    if (!report_begin(data, &rep))
         return G_SOURCE_REMOVE;
-    }
-    void *for_libxl = r->for_libxl;
-    reg_end(g, r);               /* consumed by the report */
-    g_mutex_unlock(&g->lock);
-
-    libxl_glib *prev = reporting_g;
-    report_call_enter(g);
-    libxl_osevent_occurred_timeout(g->ctx, for_libxl);
-    report_end(g, prev);
-    reg_unref(r);                /* libxl's reference */
+    libxl_osevent_occurred_timeout(rep.g->ctx, rep.for_libxl);
+    report_end(&rep);
+    reg_unref(data);             /* libxl's reference: consumed */
     return G_SOURCE_REMOVE;
 }
 
@@ -269,15 +271,15 @@ static int hook_fd_register(void *user, int fd, void **for_app_registration_out,
 {
     libxl_glib *g = user;
     g_mutex_lock(&g->lock);
-    if (g->shut) {
-        g_mutex_unlock(&g->lock);
-        return ERROR_OSEVENT_REG_FAIL;
-    }
     reg *r = reg_new(g, FALSE, for_libxl);
-    r->fd = fd;
-    r->events = events;
-    fd_source_start(g, r);
+    if (r) {
+        r->fd = fd;
+        r->events = events;
+        fd_source_start(g, r);
+    }
     g_mutex_unlock(&g->lock);
+    if (!r)
+        return ERROR_OSEVENT_REG_FAIL;
     *for_app_registration_out = r;
     return 0;
 }
@@ -312,13 +314,12 @@ static int hook_timeout_register(void *user, void **for_app_registration_out,
 {
     libxl_glib *g = user;
     g_mutex_lock(&g->lock);
-    if (g->shut) {
-        g_mutex_unlock(&g->lock);
-        return ERROR_OSEVENT_REG_FAIL;
-    }
     reg *r = reg_new(g, TRUE, for_libxl);
-    timeout_source_start(g, r, abs);
+    if (r)
+        timeout_source_start(g, r, abs);
     g_mutex_unlock(&g->lock);
+    if (!r)
+        return ERROR_OSEVENT_REG_FAIL;
     *for_app_registration_out = r;
     return 0;
 }
