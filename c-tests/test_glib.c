@@ -12,7 +12,9 @@
  *        modified to fire now, and consumed when GLib reports it),
  *      synchronous fdevent on a readable pipe,
  *      synchronous progress (1 ms; libxl's own poller and the GLib loop
- *        race for the timeout);
+ *        race for the timeout),
+ *      callback fdmodify on a socket pair (writable, then fd_modify to
+ *        readable from inside the writable source's dispatch, then poked);
  *  - a stale source: GLib has found an fd source ready (check done), the
  *    operation is aborted before dispatch (the registration ends), then
  *    dispatch runs;
@@ -29,13 +31,16 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <libxl_glib.h>
 #include <libxl_test_fdevent.h>
+#include <libxl_test_fdmodify.h>
 #include <libxl_test_progress.h>
 
 #define WORKERS 4
 #define OPS 100
+#define KINDS 7
 
 static int slow;
 
@@ -134,8 +139,13 @@ static void *worker(void *arg)
         rec_t *r = &recs[w][k];
         libxl_asyncop_how how = cb_how(r);
         int p[2], rc = 0;
-        test_pipe(p);
-        switch (k % 6) {
+        if (k % KINDS == 6) {
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p))
+                abort();
+        } else {
+            test_pipe(p);
+        }
+        switch (k % KINDS) {
         case 0:                                     /* completed by the loop */
             r->want = 0;
             rc = libxl_test_fdevent(sctx, p[0], POLLIN, &how);
@@ -171,6 +181,13 @@ static void *worker(void *arg)
             r->want = 0;
             r->rc = libxl_test_progress(sctx, 1, 1, NULL, NULL);
             __atomic_add_fetch(&r->n, 1, __ATOMIC_SEQ_CST);
+            break;
+        case 6:                                     /* fd_modify */
+            r->want = 0;
+            rc = libxl_test_fdmodify(sctx, p[0], POLLOUT, POLLIN, &how);
+            usleep(100);
+            pipe_poke(p[1]);
+            wait_rec(r, wait_ms);
             break;
         }
         start_rc[w][k] = rc;
@@ -210,7 +227,7 @@ static void case_many_threads(xentoollog_logger *lg)
             if (start_rc[w][k] || r->n != 1 || r->rc != r->want) {
                 if (!bad++)
                     case_fail("worker %d op %d (kind %d): start rc %d, %d completion(s), rc %d (want %d)",
-                              w, k, k % 6, start_rc[w][k], r->n, r->rc, r->want);
+                              w, k, k % KINDS, start_rc[w][k], r->n, r->rc, r->want);
             }
         }
     }

@@ -13,7 +13,8 @@
  *    thread's libxl call cannot finish while the hook runs);
  *  - libxl_test_fdmodify: the change of events reaches fd_modify, the
  *    registration value and for_libxl are kept, a report for the old
- *    events is ignored; a failing fd_modify fails the op with the hook's
+ *    events is ignored, events 0 keep a quiet registration; a failing
+ *    fd_modify fails the op with the hook's
  *    value and the value it stored is honoured by fd_deregister;
  *  - timeouts fire through occurred_timeout (no modify needed);
  *  - a timeout deregistered early (abort) is modified to {0,0} ("now"),
@@ -334,6 +335,31 @@ static void case_modify(void)
     wait_done(ctx, &L, &d, 0, "fdmodify");
     CHECK(hookloop_find_fd(&L, s[0]) == NULL);
     CHECK_RC(L.t_fd_modify, 1);
+    close_pair(s);
+    hooked_case_end(ctx, &L);
+}
+
+/* libxl may register or modify with events 0: the registration stays,
+ * reports nothing, and ends normally. */
+static void case_modify_to_no_events(void)
+{
+    hookloop L;
+    libxl_ctx *ctx = hooked_case("modify_to_no_events_keeps_a_quiet_registration", &L);
+    int s[2];
+    socket_pair(s);
+    done_t d = { 0 };
+    libxl_asyncop_how how = cb_how(&d);
+    CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, 0, &how), 0);
+    if (!hookloop_run_until(ctx, &L, &L.t_fd_modify, 1, 5000))
+        case_fail("fd_modify not called");
+    hl_reg *r = hookloop_find_fd(&L, s[0]);
+    CHECK(r && r->events == 0);
+    pipe_poke(s[1]);
+    hookloop_run_for(ctx, &L, 20);
+    CHECK_RC(d.n, 0);
+    CHECK_RC(libxl_ao_abort(ctx, &how), 0);
+    CHECK(d.n == 1 && d.rc == ERROR_ABORTED);
+    CHECK(hookloop_find_fd(&L, s[0]) == NULL);
     close_pair(s);
     hooked_case_end(ctx, &L);
 }
@@ -688,6 +714,7 @@ int main(void)
     case_fd_roundtrip();
     case_lock_held();
     case_modify();
+    case_modify_to_no_events();
     case_modify_failure();
     case_timeouts_fire();
     case_deregistered_timeout();
