@@ -11,10 +11,16 @@
 //!   no more than a token.
 //! * Slots live in fixed-size pages, so a slab never reallocates (no
 //!   copying, no doubling slack beyond one page).
+//! * Slot indices stay below [`MAX_SLOTS`] (2^31), so bit 31 of a packed
+//!   token is always clear: users may use it to tag what kind of token a
+//!   word holds (the osevent hooks do).
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::num::NonZeroU64;
+
+/// Slots per slab: indices never use bit 31.
+pub const MAX_SLOTS: usize = 1 << 31;
 
 /// A handle to a slot's current occupant: generation (high 32 bits, never
 /// 0) and slot index (low 32 bits).
@@ -126,7 +132,9 @@ impl<T> Slab<T> {
         }
         let n = self.pages.len() - 1;
         let page = &mut self.pages[n];
-        let idx = u32::try_from(n * PAGE + page.len()).expect("fewer than 2^32 slots");
+        let at = n * PAGE + page.len();
+        assert!(at < MAX_SLOTS, "a slab holds fewer than 2^31 slots");
+        let idx = at as u32;
         page.push(Slot { gen: 1, val: Some(val) });
         Token::new(idx, 1)
     }

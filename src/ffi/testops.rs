@@ -1,5 +1,6 @@
 //! The test operations' C entry points: `libxl_test_fdevent`,
-//! `libxl_test_timedereg` (Xen's), `libxl_test_progress` (ours).
+//! `libxl_test_timedereg` (Xen's), `libxl_test_progress` and
+//! `libxl_test_fdmodify` (ours).
 
 use std::ffi::{c_int, c_short};
 
@@ -7,6 +8,7 @@ use super::ao::{ao_how, aop_how};
 use super::boundary::ffi_entry;
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use crate::check_arg;
+use crate::egc::Egc;
 use crate::sys;
 use crate::testops;
 
@@ -32,13 +34,42 @@ pub unsafe extern "C" fn libxl_test_fdevent(
     const ENTRY: &str = "libxl_test_fdevent";
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, fd >= 0, ENTRY, "fd", format!("{fd} is negative"));
-            check_arg!(egc, sys::poll::fd_is_open(fd), ENTRY, "fd", format!("{fd} is not an open file descriptor"));
-            check_arg!(egc, events & !KNOWN_EVENTS == 0, ENTRY, "events", format!("{events:#x} has unknown poll bits"));
-            testops::fdevent::test_fdevent(egc, fd, events, ao_how(ctx, ao_how_c))
+        ffi_entry(ENTRY, ctx, |egc| match check_fd_args(egc, ENTRY, fd, &[("events", events)]) {
+            0 => testops::fdevent::test_fdevent(egc, fd, events, ao_how(ctx, ao_how_c)),
+            rc => rc,
         })
     }
+}
+
+/// # Safety
+/// `ctx` live; `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_fdmodify(
+    ctx: *mut libxl_ctx,
+    fd: c_int,
+    events1: c_short,
+    events2: c_short,
+    ao_how_c: *const libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_fdmodify";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| match check_fd_args(egc, ENTRY, fd, &[("events1", events1), ("events2", events2)]) {
+            0 => testops::fdmodify::test_fdmodify(egc, fd, events1, events2, ao_how(ctx, ao_how_c)),
+            rc => rc,
+        })
+    }
+}
+
+/// The checks every fd test operation makes: `fd` open, only known poll
+/// bits in each named events argument. `ERROR_INVAL` (logged) or 0.
+fn check_fd_args(egc: &mut Egc<'_>, entry: &str, fd: c_int, events: &[(&str, c_short)]) -> c_int {
+    check_arg!(egc, fd >= 0, entry, "fd", format!("{fd} is negative"));
+    check_arg!(egc, sys::poll::fd_is_open(fd), entry, "fd", format!("{fd} is not an open file descriptor"));
+    for &(name, ev) in events {
+        check_arg!(egc, ev & !KNOWN_EVENTS == 0, entry, name, format!("{ev:#x} has unknown poll bits"));
+    }
+    0
 }
 
 /// # Safety

@@ -6,6 +6,7 @@
 
 pub mod fdchain;
 pub mod fdevent;
+pub mod fdmodify;
 pub mod progress;
 pub mod timedereg;
 pub mod timeout;
