@@ -28,7 +28,7 @@
 //!   the root completes.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -157,7 +157,7 @@ pub struct AoRegistry {
     slab: Slab<AoEntry>,
     /// Abort key -> the newest in-progress ao with it (older ones chain
     /// through `key_older`): O(1) `libxl_ao_abort`.
-    inprogress: HashMap<AbortKey, AoId>,
+    inprogress: FastMap<AbortKey, AoId>,
     inprogress_count: usize,
     abortables: Slab<Abortable>,
 }

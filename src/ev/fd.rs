@@ -80,7 +80,7 @@ impl FdRegs {
 pub struct FdRegistry {
     slab: Slab<FdEntry>,
     /// fd number -> its live registrations (dispatch by fd).
-    by_fd: std::collections::HashMap<i32, FdRegs>,
+    by_fd: crate::fasthash::FastMap<i32, FdRegs>,
     /// One `pollfd` per registration with non-zero events, kept dense
     /// (swap-remove), so making a poll set is one copy.
     dense: Vec<PollFd>,
@@ -194,7 +194,7 @@ impl Egc<'_> {
                 st.fds.by_fd.insert(fd, FdRegs::One(ev));
             }
         }
-        st.pollers.note_fd_changed(fd, st.fds.by_fd.len());
+        st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
         st.pollers.note_osevent_added();
         Ok(ev)
     }
@@ -223,7 +223,7 @@ impl Egc<'_> {
         }
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
         let st = self.st();
-        st.pollers.note_fd_changed(fd, st.fds.by_fd.len());
+        st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
         if events & !old != 0 {
             st.pollers.note_osevent_added();
         }
@@ -244,10 +244,8 @@ impl Egc<'_> {
         let last = st.fds.by_fd.get_mut(&e.fd).is_none_or(|r| r.remove(ev));
         if last {
             st.fds.by_fd.remove(&e.fd);
-            st.pollers.fd_gone(e.fd);
-        } else {
-            st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len());
         }
+        st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len(), last);
         st.pollers.note_fd_deregistered();
     }
 
@@ -263,21 +261,22 @@ impl Egc<'_> {
 
     /// Something was seen on `fd` for registration `ev` (by a poller or the
     /// application's `occurred_fd`). Re-checks, then runs the callback.
-    /// Stale tokens and mismatched fds are ignored.
-    pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) {
+    /// Stale tokens and mismatched fds are ignored. Returns whether the
+    /// callback ran.
+    pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) -> bool {
         let Some(e) = self.fds.slab.get(ev) else {
             crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: stale (no longer registered), ignored");
-            return;
+            return false;
         };
         if e.fd != fd || e.cb.is_none() {
             crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: not this registration's fd ({}), ignored", e.fd);
-            return;
+            return false;
         }
         let events = e.events;
         let revents = sys::poll::recheck(fd, events);
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} occurs fd={fd} events={events:#x} revents_hint={revents_hint:#x} revents_now={revents:#x}");
         if revents == 0 {
-            return;
+            return false;
         }
         if revents & sys::POLLNVAL != 0 {
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
@@ -289,6 +288,7 @@ impl Egc<'_> {
                 e.cb = Some(cb);
             }
         }
+        true
     }
 }
 

@@ -216,20 +216,12 @@ impl<W: WakeFd> Pollers<W> {
         }
     }
 
-    /// `fd`'s registrations changed: every epoll mirror must look again.
-    pub fn note_fd_changed(&mut self, fd: i32, registry_len: usize) {
+    /// `fd`'s registrations changed (`gone`: none are left): every epoll
+    /// mirror must look again before its poller next sleeps.
+    pub fn note_fd_changed(&mut self, fd: i32, registry_len: usize, gone: bool) {
         for (_, p) in self.slab.iter_mut() {
             if let Some(m) = p.mirror.as_mut() {
-                m.note_changed(fd, registry_len);
-            }
-        }
-    }
-
-    /// `fd` has no registration left: drop it from every epoll mirror now.
-    pub fn fd_gone(&mut self, fd: i32) {
-        for (_, p) in self.slab.iter_mut() {
-            if let Some(m) = p.mirror.as_mut() {
-                m.remove_now(fd);
+                m.note_changed(fd, registry_len, gone);
             }
         }
     }
@@ -366,7 +358,7 @@ impl Egc<'_> {
     /// (O(ready) per wakeup), or on a freshly made `pollfd` set with the
     /// poll backend or if the mirror cannot be made (out of fds).
     pub fn eventloop_iteration(&mut self, pid: PollerId) -> Result<(), Rc> {
-        if self.ctx.backend == sys::Backend::Epoll {
+        if self.ctx.backend.use_epoll(self.fds.set_len()) {
             match self.mirror_ready(pid) {
                 Ok(()) => return self.eventloop_iteration_epoll(pid),
                 Err(e) => crate::xl_log_errno!(self.ctx, Warn, e.raw_os_error().unwrap_or(0),
@@ -414,12 +406,24 @@ impl Egc<'_> {
         }
         let result = self.sleep_result(r);
         if result.is_ok() {
+            let (mut woke_for_fds, mut dispatched) = (false, false);
             for &(data, revents) in &ready {
                 if data == mirror::WAKE {
                     self.drain_wakeup(pid);
                     continue;
                 }
-                self.dispatch_fd(data as i32, revents);
+                woke_for_fds = true;
+                dispatched |= self.dispatch_fd(data as i32, revents);
+            }
+            let st = self.st();
+            let (fds, pollers) = (&st.fds, &mut st.pollers);
+            if let Some(m) = pollers.get_mut(pid).mirror.as_mut() {
+                let before = m.rebuilds;
+                if let Err(e) = m.after_sleep(woke_for_fds, dispatched, fds) {
+                    crate::xl_log_errno!(self.ctx, Warn, e.raw_os_error().unwrap_or(0), "cannot rebuild a poller's epoll set");
+                } else if m.rebuilds != before {
+                    crate::xl_log!(self.ctx, Debug, "poller {pid}: epoll set rebuilt (wakeups for fds no longer registered)");
+                }
             }
             self.fire_due_timeouts(sys::clock::mono_ns());
         }
@@ -447,11 +451,14 @@ impl Egc<'_> {
     /// Something happened on `fd`: every current registration of it gets
     /// the chance to run (each re-checks first, so a stale or reused fd
     /// number never produces a spurious callback).
-    fn dispatch_fd(&mut self, fd: i32, revents: i16) {
-        let Some(regs) = self.fds.regs_for(fd).cloned() else { return };
+    /// Returns whether any callback ran.
+    fn dispatch_fd(&mut self, fd: i32, revents: i16) -> bool {
+        let Some(regs) = self.fds.regs_for(fd).cloned() else { return false };
+        let mut ran = false;
         for &ev in regs.as_slice() {
-            self.fd_occurs(ev, fd, revents);
+            ran |= self.fd_occurs(ev, fd, revents);
         }
+        ran
     }
 
     /// Dispatches the results of a poll over a set made for poller `pid`:

@@ -15,9 +15,11 @@
 //! `-1` becomes the thread's `errno`.
 //!
 //! The sleep backend of the library's own pollers is chosen in one place,
-//! [`backend`]: epoll, unless `LIBXL_POLL_BACKEND=poll` forces the plain
-//! `poll(2)` path (a test aid, so both paths stay tested). The application
-//! poller (`libxl_osevent_beforepoll`) always hands out a `pollfd` array.
+//! [`backend`]: by default `Auto` (plain `poll(2)` while few fds are
+//! registered, epoll beyond [`EPOLL_MIN_FDS`]); `LIBXL_POLL_BACKEND=poll`
+//! or `=epoll` forces one path (a test aid, so both stay tested). The
+//! application poller (`libxl_osevent_beforepoll`) always hands out a
+//! `pollfd` array.
 
 pub mod clock;
 pub mod epoll;
@@ -67,15 +69,34 @@ impl IsMinusOne for isize {
 /// How the library's own pollers sleep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// poll(2) up to `EPOLL_MIN_FDS` registered fds, epoll beyond.
+    Auto,
     Epoll,
     Poll,
 }
+
+/// Below this many registered fds a fresh `poll` set is cheaper than
+/// keeping an epoll instance in step (two `epoll_ctl` calls per
+/// short-lived registration cost more than scanning a few fds).
+pub const EPOLL_MIN_FDS: usize = 32;
 
 /// The backend for a new ctx (see the module comment).
 pub fn backend() -> Backend {
     match std::env::var_os("LIBXL_POLL_BACKEND") {
         Some(v) if v == "poll" => Backend::Poll,
-        _ => Backend::Epoll,
+        Some(v) if v == "epoll" => Backend::Epoll,
+        _ => Backend::Auto,
+    }
+}
+
+impl Backend {
+    /// Whether a poller should sleep on epoll with `nfds` fds registered.
+    pub fn use_epoll(self, nfds: usize) -> bool {
+        match self {
+            Backend::Auto => nfds >= EPOLL_MIN_FDS,
+            Backend::Epoll => true,
+            Backend::Poll => false,
+        }
     }
 }
 
