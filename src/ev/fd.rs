@@ -25,62 +25,37 @@ pub type EvFd = Token;
 /// `(egc, ev, fd, events, revents)`.
 pub type FdCallback = Box<dyn FnMut(&mut Egc<'_>, EvFd, i32, i16, i16) + Send>;
 
+/// A plain function with a data word: `(egc, ev, fd, events, revents,
+/// data)`. The shape of a C callback with its user pointer, and no
+/// allocation per registration.
+pub type FdFn = fn(&mut Egc<'_>, EvFd, i32, i16, i16, u64);
+
+/// What runs when a registration's fd is ready.
+pub enum FdHandler {
+    Closure(FdCallback),
+    Fn(FdFn, u64),
+}
+
 pub struct FdEntry {
     pub fd: i32,
     pub events: i16,
     /// Index in the registry's dense poll set (`NOT_DENSE` if events are 0).
     dense: u32,
     /// `None` only while the callback is running.
-    cb: Option<FdCallback>,
+    cb: Option<FdHandler>,
     /// The application's registration value (hooks only).
     pub for_app: usize,
     pub owner: Option<AoId>,
 }
 
-/// The live registrations of one fd (almost always exactly one).
-#[derive(Clone, Debug)]
-pub enum FdRegs {
-    One(EvFd),
-    Many(Vec<EvFd>),
-}
-
-impl FdRegs {
-    pub fn as_slice(&self) -> &[EvFd] {
-        match self {
-            FdRegs::One(t) => std::slice::from_ref(t),
-            FdRegs::Many(v) => v,
-        }
-    }
-
-    fn push(&mut self, t: EvFd) {
-        match self {
-            FdRegs::One(a) => *self = FdRegs::Many(vec![*a, t]),
-            FdRegs::Many(v) => v.push(t),
-        }
-    }
-
-    /// Removes `t`; returns true if none are left.
-    fn remove(&mut self, t: EvFd) -> bool {
-        match self {
-            FdRegs::One(a) => *a == t,
-            FdRegs::Many(v) => {
-                v.retain(|&x| x != t);
-                let left = v.len();
-                if left == 1 {
-                    let only = v[0];
-                    *self = FdRegs::One(only);
-                }
-                left == 0
-            }
-        }
-    }
-}
+pub use super::fdindex::FdRegs;
+use super::fdindex::FdIndex;
 
 #[derive(Default)]
 pub struct FdRegistry {
     slab: Slab<FdEntry>,
     /// fd number -> its live registrations (dispatch by fd).
-    by_fd: crate::fasthash::FastMap<i32, FdRegs>,
+    by_fd: FdIndex,
     /// One `pollfd` per registration with non-zero events, kept dense
     /// (swap-remove), so making a poll set is one copy.
     dense: Vec<PollFd>,
@@ -144,18 +119,18 @@ impl FdRegistry {
 
     /// Every fd with at least one registration.
     pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
-        self.by_fd.keys().copied()
+        self.by_fd.fds()
     }
 
     /// The registrations of `fd`.
     pub fn regs_for(&self, fd: i32) -> Option<&FdRegs> {
-        self.by_fd.get(&fd)
+        self.by_fd.get(fd)
     }
 
     /// The union of the events the registrations of `fd` ask for.
     pub fn union_events(&self, fd: i32) -> i16 {
-        self.by_fd.get(&fd).map_or(0, |r| {
-            r.as_slice().iter().filter_map(|&t| self.slab.get(t)).fold(0, |acc, e| acc | e.events)
+        self.by_fd.get(fd).map_or(0, |r| {
+            r.iter().filter_map(|&t| self.slab.get(t)).fold(0, |acc, e| acc | e.events)
         })
     }
 }
@@ -169,6 +144,21 @@ impl Egc<'_> {
         fd: i32,
         events: i16,
         cb: FdCallback,
+    ) -> Result<EvFd, Rc> {
+        self.ev_fd_register_handler(owner, fd, events, FdHandler::Closure(cb))
+    }
+
+    /// Like `ev_fd_register`, calling `f(.., data)`.
+    pub fn ev_fd_register_fn(&mut self, owner: Option<AoId>, fd: i32, events: i16, f: FdFn, data: u64) -> Result<EvFd, Rc> {
+        self.ev_fd_register_handler(owner, fd, events, FdHandler::Fn(f, data))
+    }
+
+    fn ev_fd_register_handler(
+        &mut self,
+        owner: Option<AoId>,
+        fd: i32,
+        events: i16,
+        cb: FdHandler,
     ) -> Result<EvFd, Rc> {
         if fd < 0 {
             crate::xl_log!(self.ctx, Error, "ev_fd register: fd {fd} is negative");
@@ -188,12 +178,7 @@ impl Egc<'_> {
         if events != 0 {
             st.fds.dense_add(ev, fd, events);
         }
-        match st.fds.by_fd.get_mut(&fd) {
-            Some(r) => r.push(ev),
-            None => {
-                st.fds.by_fd.insert(fd, FdRegs::One(ev));
-            }
-        }
+        st.fds.by_fd.add(fd, ev);
         st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
         st.pollers.note_osevent_added();
         Ok(ev)
@@ -241,10 +226,7 @@ impl Egc<'_> {
         if e.dense != NOT_DENSE {
             st.fds.dense_remove(e.dense);
         }
-        let last = st.fds.by_fd.get_mut(&e.fd).is_none_or(|r| r.remove(ev));
-        if last {
-            st.fds.by_fd.remove(&e.fd);
-        }
+        let last = st.fds.by_fd.remove(e.fd, ev);
         st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len(), last);
         st.pollers.note_fd_deregistered();
     }
@@ -282,7 +264,10 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
         }
         let mut cb = self.st().fds.slab.get_mut(ev).and_then(|e| e.cb.take()).expect("checked above");
-        cb(self, ev, fd, events, revents);
+        match &mut cb {
+            FdHandler::Closure(f) => f(self, ev, fd, events, revents),
+            FdHandler::Fn(f, data) => f(self, ev, fd, events, revents, *data),
+        }
         if let Some(e) = self.st().fds.slab.get_mut(ev) {
             if e.cb.is_none() {
                 e.cb = Some(cb);

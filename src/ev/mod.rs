@@ -14,4 +14,5 @@
 #![forbid(unsafe_code)]
 
 pub mod fd;
+pub mod fdindex;
 pub mod time;

@@ -455,7 +455,7 @@ impl Egc<'_> {
     fn dispatch_fd(&mut self, fd: i32, revents: i16) -> bool {
         let Some(regs) = self.fds.regs_for(fd).cloned() else { return false };
         let mut ran = false;
-        for &ev in regs.as_slice() {
+        for &ev in regs.iter() {
             ran |= self.fd_occurs(ev, fd, revents);
         }
         ran
