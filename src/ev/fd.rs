@@ -9,6 +9,10 @@
 //!   callback runs only if something holds *now*, and gets those revents.
 //! * The callback runs with the lock held, through the egc. It stays
 //!   registered afterwards unless it (or anyone) deregisters it.
+//! * **A closed fd cannot spin.** A callback that got `POLLNVAL` (the fd
+//!   was closed while registered: the application's bug) is told once; if
+//!   its registration is still live afterwards its events are set to 0, so
+//!   no poller reports it again until it is modified or deregistered.
 //! * With osevent hooks, every registration is mirrored to the application
 //!   (`fd_register`/`fd_modify`/`fd_deregister`), with this registration's
 //!   token as `for_libxl`.
@@ -258,9 +262,14 @@ impl Egc<'_> {
         }
         let mut cb = self.st().fds.slab.get_mut(ev).and_then(|e| e.cb.take()).expect("checked above");
         cb(self, ev, fd, events, revents);
-        if let Some(e) = self.st().fds.slab.get_mut(ev) {
-            if e.cb.is_none() {
-                e.cb = Some(cb);
+        let Some(e) = self.st().fds.slab.get_mut(ev) else { return };
+        if e.cb.is_none() {
+            e.cb = Some(cb);
+        }
+        if revents & sys::POLLNVAL != 0 && e.fd == fd && e.events != 0 {
+            crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: closed but still registered: no longer polled");
+            if let Err(rc) = self.ev_fd_modify(ev, 0) {
+                crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: cannot stop polling it (rc={rc})");
             }
         }
     }
@@ -338,6 +347,23 @@ mod tests {
         egc.fd_occurs(ev, r.as_raw_fd(), POLLIN);
         assert!(!egc.ev_fd_isregistered(ev));
         assert!(egc.fds.is_empty());
+    }
+
+    /// An fd number that is never open (above any fd limit we run with).
+    const NEVER_OPEN: i32 = 1 << 29;
+
+    #[test]
+    fn a_closed_fd_is_reported_once_and_then_no_longer_polled() {
+        let ctx = testutil::ctx();
+        let n = Arc::new(AtomicUsize::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let ev = egc.ev_fd_register(None, NEVER_OPEN, POLLIN, counting(&n)).unwrap();
+        assert_eq!(egc.fds.set_len(), 1);
+        egc.fd_occurs(ev, NEVER_OPEN, crate::sys::POLLNVAL);
+        assert_eq!(n.load(Ordering::SeqCst), 1, "the callback sees POLLNVAL once");
+        assert!(egc.ev_fd_isregistered(ev), "still registered: only the owner may deregister it");
+        assert_eq!(egc.fds.get(ev).unwrap().events, 0, "parked");
+        assert_eq!(egc.fds.set_len(), 0, "no longer in any poll set, so it cannot spin");
     }
 
     #[test]

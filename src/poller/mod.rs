@@ -27,7 +27,12 @@
 //! POLLNVAL: a set entry whose registration has gone (stale token) is
 //! skipped, so an fd deregistered and closed while a thread slept cannot
 //! trip anything; NVAL on a live registration reaches that source's callback
-//! after the re-check, so the operation sees it.
+//! after the re-check, so the operation sees it (and is then no longer
+//! polled: see `ev::fd`). A sleeper is not woken when one of its fds is
+//! closed, so an internal poller that has fds to watch and has seen nothing
+//! for [`AUDIT_MS`] checks them again (the *idle audit*) without refreshing
+//! its set otherwise: a closed fd is reported within a second, and a stale
+//! set stays stale (the baton tests still see a missing baton).
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -328,6 +333,31 @@ impl<W: WakeFd> Pollers<W> {
     }
 }
 
+/// How long an internal poller with fds to watch sleeps at most before it
+/// checks them again (the *idle audit*): a registered fd that the
+/// application closes while a thread sleeps on it wakes nobody, so without
+/// this its operation would wait forever. Each audit is one poll of the
+/// same set (poll backend) or one `epoll_ctl` per fd (epoll backend), only
+/// after a whole period with nothing ready.
+pub const AUDIT_MS: i32 = 1000;
+
+/// The next slice of a sleep of `timeout` ms (negative: none) begun at
+/// `start`: `(ms, capped)`, where `capped` means the slice was cut to
+/// [`AUDIT_MS`] (only if `audit`) and the sleep is not over when it ends.
+fn sleep_slice(timeout: i32, start: u64, audit: bool) -> (i32, bool) {
+    let remaining = if timeout < 0 {
+        None
+    } else {
+        let spent = (sys::clock::mono_ns().saturating_sub(start) / 1_000_000).min(i32::MAX as u64) as i32;
+        Some((timeout - spent).max(0))
+    };
+    match remaining {
+        Some(ms) if !audit || ms <= AUDIT_MS => (ms, false),
+        None if !audit => (-1, false),
+        _ => (AUDIT_MS, true),
+    }
+}
+
 /// Milliseconds from `now` to `deadline`, as poll(2) wants them: 0 if past,
 /// rounded up, at most 2 000 000 000.
 pub fn timeout_ms(deadline: u64, now: u64) -> i32 {
@@ -381,11 +411,22 @@ impl Egc<'_> {
                     "cannot make an epoll set for a poller; using poll() this time"),
             }
         }
-        let timeout = self.make_set(pid, sys::clock::mono_ns());
+        let start = sys::clock::mono_ns();
+        let timeout = self.make_set(pid, start);
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
         let owners = std::mem::take(&mut p.owners);
-        let r = self.unlocked(|| sys::poll::poll(&mut fds, timeout));
+        let audit = fds.len() > 1;
+        // Idle for a whole audit period: poll the same set again, which
+        // reports any fd closed meanwhile as POLLNVAL (the kernel does not
+        // wake a sleeper when one of its fds is closed).
+        let r = self.unlocked(|| loop {
+            let (slice, capped) = sleep_slice(timeout, start, audit);
+            match sys::poll::poll(&mut fds, slice) {
+                Ok(0) if capped => continue,
+                other => break other,
+            }
+        });
         let result = self.sleep_result(r.map(|_| ()));
         if result.is_ok() {
             self.afterpoll_internal(pid, &fds, &owners, sys::clock::mono_ns());
@@ -410,16 +451,31 @@ impl Egc<'_> {
     }
 
     fn eventloop_iteration_epoll(&mut self, pid: PollerId) -> Result<(), Rc> {
-        let now = sys::clock::mono_ns();
+        let start = sys::clock::mono_ns();
         let st = self.st();
         st.pollers.set_made(pid);
-        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
+        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, start));
         let m = st.pollers.get_mut(pid).mirror.as_mut().expect("mirror made above");
         let ep = m.ep.clone();
         let mut buf = std::mem::take(&mut m.buf);
         let mut unpollable = m.unpollable.clone();
-        let mut ready = mirror::Ready::new();
-        let r = self.unlocked(|| mirror::sleep(&ep, &mut buf, &mut unpollable, timeout, &mut ready));
+        let audit = !m.is_empty();
+        // fds already known to be closed are reported without sleeping.
+        let mut ready = m.take_closed();
+        let mut r = Ok(());
+        while ready.is_empty() {
+            let (slice, capped) = sleep_slice(timeout, start, audit);
+            r = self.unlocked(|| mirror::sleep(&ep, &mut buf, &mut unpollable, slice, &mut ready));
+            if r.is_err() || !ready.is_empty() || !capped {
+                break;
+            }
+            // Idle for a whole audit period: look for registered fds the
+            // application closed (epoll drops them without a word). The
+            // set is not otherwise refreshed: this is still the same sleep.
+            let Some(m) = self.st().pollers.get_mut(pid).mirror.as_mut() else { break };
+            m.audit();
+            ready = m.take_closed();
+        }
         if let Some(m) = self.st().pollers.get_mut(pid).mirror.as_mut() {
             m.buf = buf;
         }
@@ -618,6 +674,25 @@ mod tests {
         let b = egc.st().pollers.get().unwrap();
         assert_eq!(a, b);
         assert_eq!(egc.pollers.total(), 2, "app poller + one pooled");
+    }
+
+    #[test]
+    fn idle_sleep_is_cut_into_audit_slices_only_when_fds_are_watched() {
+        let now = sys::clock::mono_ns();
+        assert_eq!(sleep_slice(-1, now, false), (-1, false), "nothing to audit: sleep as long as asked");
+        assert_eq!(sleep_slice(-1, now, true), (AUDIT_MS, true));
+        assert_eq!(sleep_slice(5 * AUDIT_MS, now, true), (AUDIT_MS, true));
+        assert_eq!(sleep_slice(10, now, true), (10, false), "a slice never outlasts the deadline");
+        assert_eq!(sleep_slice(10, now - 50_000_000, true), (0, false), "deadline already past");
+    }
+
+    #[test]
+    fn sync_op_on_an_fd_closed_while_registered_completes_with_an_error_on_the_poll_backend() {
+        let mut ctx = testutil::ctx();
+        ctx.backend = sys::Backend::Poll;
+        let mut egc = Egc::new(&ctx, "test");
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, 1 << 29, sys::POLLIN, crate::ao::AoHow::Sync);
+        assert_eq!(rc, crate::rc::ERROR_FAIL);
     }
 
     #[test]
