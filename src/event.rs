@@ -26,6 +26,14 @@ pub const EVENT_DISK_EJECT: u32 = 3;
 pub const EVENT_OPERATION_COMPLETE: u32 = 4;
 pub const EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE: u32 = 5;
 
+/// The typemask bits of every event type that exists: a wait whose mask
+/// has none of them could never return.
+pub const KNOWN_TYPES_MASK: u64 = (1 << EVENT_DOMAIN_SHUTDOWN)
+    | (1 << EVENT_DOMAIN_DEATH)
+    | (1 << EVENT_DISK_EJECT)
+    | (1 << EVENT_OPERATION_COMPLETE)
+    | (1 << EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
     DomainShutdown { reason: u8 },
@@ -136,7 +144,13 @@ impl Egc<'_> {
     }
 
     /// Like `event_check`, but runs the event loop until a match arrives.
+    /// An event already queued is returned without taking a poller (so
+    /// even when none can be made: out of fds).
     pub fn event_wait(&mut self, typemask: u64, pred: &mut dyn FnMut(&Event) -> bool) -> Result<Event, Rc> {
+        match self.event_check(typemask, pred) {
+            Err(ERROR_NOT_READY) => {}
+            other => return other,
+        }
         let pid = match self.st().pollers.get() {
             Ok(p) => p,
             Err(e) => {

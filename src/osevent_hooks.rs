@@ -125,22 +125,33 @@ impl Egc<'_> {
         }
     }
 
+    /// Turns an application's `for_libxl` back into a token. A value we
+    /// can never have issued (NULL, generation 0), or any value while no
+    /// hooks are registered (we issued none), is the caller's bug: logged
+    /// at ERROR naming `for_libxl`, ignored. A well-formed stale token is
+    /// a normal race, handled (at DEBUG) by the caller.
+    fn occurred_token(&self, entry: &str, for_libxl: usize) -> Result<Token, Rc> {
+        let why = if self.hooks.hooks.is_none() {
+            "no osevent hooks are registered, so libxl gave out no for_libxl values"
+        } else if Token::from_usize(for_libxl).is_none() {
+            "not a value libxl gave to a hook"
+        } else {
+            return Token::from_usize(for_libxl).ok_or(ERROR_INVAL);
+        };
+        crate::xl_log!(self.ctx, Error, "{entry}: invalid argument for_libxl ({for_libxl:#x}): {why}; ignored");
+        Err(ERROR_INVAL)
+    }
+
     /// `libxl_osevent_occurred_fd`.
     pub fn osevent_occurred_fd(&mut self, for_libxl: usize, fd: i32, revents: i16) -> Result<(), Rc> {
-        let Some(ev) = Token::from_usize(for_libxl) else {
-            crate::xl_log!(self.ctx, Debug, "occurred_fd: for_libxl {for_libxl:#x} is not a token we issued, ignored");
-            return Err(ERROR_INVAL);
-        };
+        let ev = self.occurred_token("libxl_osevent_occurred_fd", for_libxl)?;
         self.fd_occurs(ev, fd, revents);
         Ok(())
     }
 
     /// `libxl_osevent_occurred_timeout`.
     pub fn osevent_occurred_timeout(&mut self, for_libxl: usize) -> Result<(), Rc> {
-        let Some(nexus) = Token::from_usize(for_libxl) else {
-            crate::xl_log!(self.ctx, Debug, "occurred_timeout: for_libxl {for_libxl:#x} is not a token we issued, ignored");
-            return Err(ERROR_INVAL);
-        };
+        let nexus = self.occurred_token("libxl_osevent_occurred_timeout", for_libxl)?;
         let Some(n) = self.st().hooks.time_nexi.get(nexus) else {
             crate::xl_log!(self.ctx, Debug, "occurred_timeout: nexus {nexus} is stale, ignored");
             return Ok(());
@@ -294,7 +305,21 @@ mod tests {
         setup(&ctx);
         let mut egc = Egc::new(&ctx, "test");
         assert_eq!(egc.osevent_occurred_fd(0, 3, POLLIN), Err(ERROR_INVAL));
+        assert_eq!(egc.osevent_occurred_timeout(0), Err(ERROR_INVAL));
         assert_eq!(egc.osevent_occurred_fd(0xdead_beef_0000_0001, 3, POLLIN), Ok(()));
         assert_eq!(egc.osevent_occurred_timeout(12345 << 32), Ok(()));
+    }
+
+    #[test]
+    fn occurred_reports_without_hooks_are_refused_even_if_they_look_like_live_tokens() {
+        let ctx = testutil::ctx();
+        let (r, w) = testutil::pipe();
+        testutil::poke(&w);
+        let n = Arc::new(Mutex::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let n2 = n.clone();
+        let ev = egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, Box::new(move |_, _, _, _, _| *n2.lock() += 1)).unwrap();
+        assert_eq!(egc.osevent_occurred_fd(ev.to_usize(), r.as_raw_fd(), POLLIN), Err(ERROR_INVAL));
+        assert_eq!(*n.lock(), 0, "no hooks: libxl gave the application no token, so none is honoured");
     }
 }
