@@ -105,3 +105,10 @@ check-valgrind: lib $(C_TESTS)
 .PHONY: tsan
 tsan: lib
 	sh c-tests/tsan.sh
+
+# The call-sequence fuzz target (fuzz/run.sh): FUZZ_SECONDS (default 60)
+# of libFuzzer over the property test's decoder and model, ASan on.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	sh fuzz/run.sh $(FUZZ_SECONDS)
