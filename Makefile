@@ -101,6 +101,11 @@ VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indir
 check-valgrind: lib $(C_TESTS)
 	XL_TEST_SLOW=1 sh c-tests/run.sh $(B) $(VALGRIND)
 
+# Every C test under ASan + UBSan, the library built with ASan (see c-tests/asan.sh).
+.PHONY: check-asan
+check-asan: lib
+	sh c-tests/asan.sh
+
 # ThreadSanitizer over the multi-threaded C tests (see c-tests/tsan.sh).
 .PHONY: tsan
 tsan: lib
