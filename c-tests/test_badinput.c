@@ -585,6 +585,20 @@ static void case_occurred_without_hooks(void)
     case_end();
 }
 
+/* Drains c's queue; each event must be a successful completion. */
+static int drain_completions_ok(libxl_ctx *c)
+{
+    int n = 0;
+    libxl_event *ev;
+    while (libxl_event_check(c, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL) == 0) {
+        CHECK_RC(ev->type, LIBXL_EVENT_TYPE_OPERATION_COMPLETE);
+        CHECK_RC(ev->u.operation_complete.rc, 0);
+        libxl_event_free(c, ev);
+        n++;
+    }
+    return n;
+}
+
 /* Minimal application-side registry for the hook cases. */
 struct hreg { int fd; void *for_libxl; int live; };
 static struct hreg hfds[16], htimes[16];
@@ -670,13 +684,7 @@ static void case_hooks(xentoollog_logger *lg)
         pipe_poke(p[1]);
         libxl_osevent_occurred_fd(h, tok, p[0], POLLIN, POLLIN);
         libxl_osevent_occurred_fd(h, tok, p[0], POLLIN, POLLIN); /* now stale */
-        int n = 0;
-        while (libxl_event_check(h, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL) == 0) {
-            CHECK_RC(ev->u.operation_complete.rc, 0);
-            libxl_event_free(h, ev);
-            n++;
-        }
-        CHECK_RC(n, 1);
+        CHECK_RC(drain_completions_ok(h), 1);
         CHECK(!hfds[0].live); /* deregistered through the hook */
     }
     case_end();
@@ -693,13 +701,7 @@ static void case_hooks(xentoollog_logger *lg)
         htimes[0].live = 0;
         libxl_osevent_occurred_timeout(h, tok);
         libxl_osevent_occurred_timeout(h, tok); /* duplicate: stale */
-        int n = 0;
-        while (libxl_event_check(h, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL) == 0) {
-            CHECK_RC(ev->u.operation_complete.rc, 0);
-            libxl_event_free(h, ev);
-            n++;
-        }
-        CHECK_RC(n, 1);
+        CHECK_RC(drain_completions_ok(h), 1);
     }
     case_end();
 

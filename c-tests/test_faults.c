@@ -78,6 +78,13 @@ static int wait_completion(libxl_ctx *ctx, uint64_t for_user)
     return rc;
 }
 
+/* Starts a for_event libxl_test_fdevent; its rc. */
+static int fd_op(libxl_ctx *ctx, int fd, short events, uint64_t for_event)
+{
+    libxl_asyncop_how how = { .callback = NULL, .u.for_event = for_event };
+    return libxl_test_fdevent(ctx, fd, events, &how);
+}
+
 /* Entries beforepoll wants: 1 means only the library's wakeup fd. */
 static int beforepoll_count(libxl_ctx *ctx)
 {
@@ -276,8 +283,7 @@ static void case_revents(void)
 
     case_begin(cname("pollhup_write_end_closed_completes"));
     test_pipe(p);
-    libxl_asyncop_how how = { .callback = NULL, .u.for_event = 1 };
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    CHECK_RC(fd_op(ctx, p[0], POLLIN, 1), 0);
     close(p[1]);
     CHECK_RC(wait_completion(ctx, 1), 0);
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, NULL), 0); /* synchronous too */
@@ -288,8 +294,7 @@ static void case_revents(void)
     case_begin(cname("pollerr_read_end_closed_completes"));
     test_pipe(p);
     while (write(p[1], "xxxxxxxxxxxxxxxx", 16) > 0) {} /* full: POLLOUT not ready */
-    how.u.for_event = 2;
-    CHECK_RC(libxl_test_fdevent(ctx, p[1], POLLOUT, &how), 0);
+    CHECK_RC(fd_op(ctx, p[1], POLLOUT, 2), 0);
     close(p[0]);
     CHECK_RC(wait_completion(ctx, 2), 0);
     close(p[1]);
@@ -300,8 +305,7 @@ static void case_revents(void)
      * its number to a new wakeup pipe of the library's. */
     case_begin(cname("pollnval_fd_closed_before_the_poller_saw_it_completes_with_error"));
     test_pipe(p);
-    how.u.for_event = 3;
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    CHECK_RC(fd_op(ctx, p[0], POLLIN, 3), 0);
     close(p[0]);
     CHECK_RC(wait_completion(ctx, 3), ERROR_FAIL);
     close(p[1]);
@@ -311,10 +315,8 @@ static void case_revents(void)
     case_begin(cname("pollnval_fd_closed_while_in_the_pollers_set_completes_with_error"));
     test_pipe(p);
     test_pipe(q);
-    how.u.for_event = 4;
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
-    libxl_asyncop_how how2 = { .callback = NULL, .u.for_event = 5 };
-    CHECK_RC(libxl_test_fdevent(ctx, q[0], POLLIN, &how2), 0);
+    CHECK_RC(fd_op(ctx, p[0], POLLIN, 4), 0);
+    CHECK_RC(fd_op(ctx, q[0], POLLIN, 5), 0);
     pipe_poke(q[1]);
     CHECK_RC(wait_completion(ctx, 5), 0); /* the poller now watches p[0] */
     close(p[0]);
@@ -325,8 +327,7 @@ static void case_revents(void)
 
     case_begin(cname("pollnval_in_the_applications_poll_loop_completes_with_error"));
     test_pipe(p);
-    how.u.for_event = 6;
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    CHECK_RC(fd_op(ctx, p[0], POLLIN, 6), 0);
     close(p[0]);
     {
         struct pollfd fds[8];

@@ -585,8 +585,8 @@ impl Run {
         let ctx = self.ctx;
         let mut ev = null_mut();
         let before = rec(|r| r.completions.len());
-        // SAFETY (each call below): live ctx and valid or NULL pointers;
-        // the arguments are bad in ways the library must check.
+        // SAFETY: each call gets the live ctx and valid or NULL pointers;
+        // the arguments are bad only in ways the library must check.
         let rc = unsafe {
             match which % 11 {
                 0 => libxl_event_check(ctx, null_mut(), u64::MAX, None, null_mut()),
