@@ -3,6 +3,7 @@
 #   make demo       build and run the demo
 #   make test       cargo tests + every C test; last line "N passed, N failed"
 #   make install PREFIX=/usr/local
+#   make check-asan / check-valgrind / tsan / fuzz   (see README "Robustness checks")
 
 CARGO   ?= cargo
 CC      ?= gcc
