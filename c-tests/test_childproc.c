@@ -515,14 +515,26 @@ static void c_exit_status(void)
     case_end();
 }
 
+/* A child whose exec fails exits without exec; under valgrind that child
+ * is leak-checked, and memory that only another thread of the parent
+ * referred to reads as lost there (that thread does not exist in it).  So
+ * cases whose children may exit without exec run without helper threads:
+ * in mainloop mode the application reaps in its own poll loop, and the
+ * synchronous style (which needs a second thread to reap) is left out. */
+static void env_begin_threadless(void)
+{
+    env_begin(0);
+    if (mode == M_MAINLOOP) inline_via = VIA_REAPED;
+}
+
 static void c_exec_failure(void)
 {
     begin("exec_failure");
-    env_begin(1);
+    env_begin_threadless();
     libxl_ctx *ctx = env_ctx();
     static const char *const by_path[] = { "/nonexistent/program", "x", NULL };
     static const char *const by_search[] = { "no-such-program-xyzzy", NULL };
-    for (int how = 0; how < NAO; how++) {
+    for (int how = mode == M_MAINLOOP ? AO_EVENT : AO_SYNC; how < NAO; how++) {
         int st = -1;
         CHECK_RC(run_op(ctx, by_path, -1, &st, how), 0);
         if (!exited_with(st, 127)) case_fail("%s: by path: status %#x", ao_names[how], st);
@@ -904,7 +916,7 @@ static void c_postfork_noexec(void)
 {
     begin("postfork_noexec");
     void *orig = sigchld_disposition();
-    env_begin(1);
+    env_begin_threadless();    /* the child below exits without exec */
     parent_ctx = env_ctx();
     int bst;
     libxl_asyncop_how h = { .callback = NULL, .u.for_event = 5 };
@@ -917,7 +929,7 @@ static void c_postfork_noexec(void)
         libxl_postfork_child_noexec(parent_ctx);
         if (mode != M_MAINLOOP && sigchld_disposition() != orig) bad |= 1;
         if (mode == M_MAINLOOP && sigchld_disposition() != in_parent) bad |= 2;
-        signal(SIGCHLD, SIG_DFL);  /* the app's reaper is the parent's */
+        signal(SIGCHLD, SIG_DFL);  /* the app's reaping stays in the parent */
         libxl_ctx *c = test_ctx(lg);
         libxl_childproc_setmode(c, NULL, NULL);
         int st = -1;
@@ -929,7 +941,7 @@ static void c_postfork_noexec(void)
     if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st))
         case_fail("noexec child status %#x (1: SIGCHLD not restored, 2: app's handler touched, 4: child op failed)", st);
     libxl_ao_abort(parent_ctx, &h);
-    CHECK_RC(wait_completion(parent_ctx, 5, 0), ERROR_ABORTED);
+    CHECK_RC(wait_completion(parent_ctx, 5, inline_via != 0), ERROR_ABORTED);
     env_ctx_free(parent_ctx);
     parent_ctx = NULL;
     env_end();

@@ -14,8 +14,13 @@
 //! anything, until the parent calls [`Spawned::release`]. That lets the
 //! parent record the pid (in every table a reaper might consult) before the
 //! child can possibly exit and be reaped by someone else's `waitpid(-1)`.
-//! The handshake pipe is close-on-exec and closed in the child before its
-//! action runs, so nothing leaks.
+//! Release is a byte written to a pipe, not the pipe's closing: a process
+//! forked meanwhile by another thread (another held child, or a child of
+//! the application that never execs) also holds the write end, so EOF
+//! could come late or never. If the parent drops [`Spawned`] without
+//! releasing, or dies first, the child exits with status 127 without
+//! running its action. The pipe is close-on-exec and closed in the child
+//! before its action runs, so nothing leaks.
 
 use std::ffi::{c_char, CString};
 use std::io;
@@ -99,17 +104,20 @@ fn exit_now(status: i32) -> ! {
     unsafe { libc::_exit(status) }
 }
 
-/// A child that exists but has not started its action yet.
+/// A child that exists but has not started its action yet. Dropped
+/// without [`release`](Spawned::release), the child exits (status 127).
 pub struct Spawned {
     pub pid: i32,
-    /// Closing this lets the child go.
+    /// A byte written here lets the child go.
     go: OwnedFd,
 }
 
 impl Spawned {
     /// Lets the child run its action.
     pub fn release(self) {
-        drop(self.go);
+        // A fresh pipe has room for a byte: this cannot block or fail
+        // short of the child's read end being gone (the child is dead).
+        let _ = super::wakeup::write_byte(self.go.as_raw_fd());
     }
 }
 
@@ -119,6 +127,8 @@ impl Spawned {
 /// parent; never returns in the child.
 pub fn spawn(fork_replacement: Option<&dyn Fn() -> io::Result<i32>>, action: ChildAction) -> io::Result<Spawned> {
     let (hold, go) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     let pid = match fork_replacement {
         Some(f) => f()?,
         // SAFETY: the child only runs `in_child` below: close, read, then
@@ -127,24 +137,42 @@ pub fn spawn(fork_replacement: Option<&dyn Fn() -> io::Result<i32>>, action: Chi
         None => cvt(unsafe { libc::fork() })?,
     };
     if pid == 0 {
-        in_child(hold.as_raw_fd(), go.as_raw_fd(), action);
+        in_child(parent, hold.as_raw_fd(), go.as_raw_fd(), action);
     }
     drop(hold);
     Ok(Spawned { pid, go })
 }
 
-fn in_child(hold: i32, go: i32, action: ChildAction) -> ! {
+/// The child's side of the handshake: wait for the release byte, checking
+/// now and then that the parent still exists.
+fn in_child(parent: i32, hold: i32, go: i32, action: ChildAction) -> ! {
+    // SAFETY: closing this process's copy of the write end (so that the
+    // parent dropping its copy can read as EOF here); async-signal-safe.
+    unsafe { libc::close(go) };
     let mut byte = 0u8;
-    // SAFETY: closing our copy of the write end (so the parent's close is
-    // the last and we see EOF), then reading one byte into a live buffer
-    // from the read end, then closing it. All async-signal-safe; the fd
-    // numbers are this process's copies of the handshake pipe.
-    unsafe {
-        libc::close(go);
-        while libc::read(hold, std::ptr::addr_of_mut!(byte).cast(), 1) == -1
-            && *libc::__errno_location() == libc::EINTR
-        {}
-        libc::close(hold);
+    let released = loop {
+        let mut pfd = super::pollfd(hold, super::POLLIN);
+        // SAFETY: one live pollfd; poll is async-signal-safe.
+        let r = unsafe { libc::poll(&mut pfd, 1, 200) };
+        if r > 0 {
+            // SAFETY: reading one byte into a live buffer from our copy of
+            // the handshake pipe's read end; async-signal-safe.
+            let n = unsafe { libc::read(hold, std::ptr::addr_of_mut!(byte).cast(), 1) };
+            // SAFETY: reading our own errno.
+            if n == -1 && unsafe { *libc::__errno_location() } == libc::EINTR {
+                continue;
+            }
+            break n == 1; // EOF: dropped without release
+        }
+        // SAFETY: getppid has no preconditions and is async-signal-safe.
+        if r == 0 && unsafe { libc::getppid() } != parent {
+            break false; // the parent died before releasing us
+        }
+    };
+    // SAFETY: closing this process's copy of the read end.
+    unsafe { libc::close(hold) };
+    if !released {
+        exit_now(127);
     }
     action.run()
 }
@@ -245,6 +273,38 @@ mod tests {
         let pid = s.pid;
         s.release();
         assert_eq!(wait_blocking(pid), 0);
+    }
+
+    #[test]
+    fn child_dropped_without_release_exits_127_without_running() {
+        let s = spawn(None, ChildAction::Exec(plan(&["sh", "-c", "exit 0"]))).unwrap();
+        let pid = s.pid;
+        drop(s);
+        assert_eq!(wait_blocking(pid), exit_status(127));
+    }
+
+    /// Regression (found by test_childproc two_ctxs, two threads forking
+    /// at once): a child forked while another is held inherits a copy of
+    /// the other's release pipe, so release must not wait for every copy
+    /// of it to be closed.
+    #[test]
+    fn held_child_is_released_while_another_holds_its_pipe() {
+        let a = spawn(None, ChildAction::Exec(plan(&["true"]))).unwrap();
+        let b = spawn(None, ChildAction::Exec(plan(&["sleep", "10"]))).unwrap(); // holds a's pipe
+        let (pa, pb) = (a.pid, b.pid);
+        a.release();
+        let t0 = std::time::Instant::now();
+        let st = loop {
+            if let Wait::Reaped(_, st) = waitpid_nohang(pa).unwrap() {
+                break st;
+            }
+            assert!(t0.elapsed().as_secs() < 5, "a still held while b holds a copy of its pipe");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        assert_eq!(st, 0);
+        b.release();
+        kill(pb, SIGKILL).unwrap();
+        assert_eq!(wait_blocking(pb), libc::SIGKILL);
     }
 
     #[test]
