@@ -126,7 +126,7 @@ impl Spawned {
 /// [`Spawned::release`], then runs `action`. Returns the child in the
 /// parent; never returns in the child.
 pub fn spawn(fork_replacement: Option<&dyn Fn() -> io::Result<i32>>, action: ChildAction) -> io::Result<Spawned> {
-    let (hold, go) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (hold, go) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     let pid = match fork_replacement {
@@ -159,7 +159,8 @@ fn in_child(parent: i32, hold: i32, go: i32, action: ChildAction) -> ! {
             // the handshake pipe's read end; async-signal-safe.
             let n = unsafe { libc::read(hold, std::ptr::addr_of_mut!(byte).cast(), 1) };
             // SAFETY: reading our own errno.
-            if n == -1 && unsafe { *libc::__errno_location() } == libc::EINTR {
+            let e = unsafe { *libc::__errno_location() };
+            if n == -1 && (e == libc::EINTR || e == libc::EAGAIN) {
                 continue;
             }
             break n == 1; // EOF: dropped without release
