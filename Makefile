@@ -2,6 +2,7 @@
 #   make            build build/libxenlight.so.4.17 and build/libxentoollog.so.1
 #   make demo       build and run the demo
 #   make test       cargo tests + every C test; last line "N passed, N failed"
+#   make glib       build/libxenlight-glib.so, the GLib adapter (adapters/glib)
 #   make install PREFIX=/usr/local
 
 CARGO   ?= cargo
@@ -23,7 +24,21 @@ RUST_SRC := $(shell find src -name '*.rs' -o -name '*.c' -o -name '*.map') Cargo
 C_TESTS := $(patsubst c-tests/%.c,$(B)/c-tests/%,$(wildcard c-tests/test_*.c))
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
-.PHONY: all lib demo test cargo-test c-tests install clean
+# The GLib adapter (adapters/glib, see its header): build/libxenlight-glib.so.
+GLIB_CFLAGS := $(shell pkg-config --cflags glib-2.0 2>/dev/null)
+GLIB_LIBS   := $(shell pkg-config --libs glib-2.0 2>/dev/null)
+GLIB_SO     := $(B)/libxenlight-glib.so
+ifeq ($(GLIB_LIBS),)
+$(info note: glib-2.0 not found by pkg-config: the GLib adapter and its test are skipped)
+C_TESTS := $(filter-out $(B)/c-tests/test_glib%,$(C_TESTS))
+else
+GLIB_USERS := $(B)/c-tests/test_glib $(B)/c-tests/test_glib_example $(B)/bench/bench_hooks
+$(GLIB_USERS): CFLAGS_T += $(GLIB_CFLAGS) -Iadapters/glib -DXL_HAVE_GLIB
+$(GLIB_USERS): LDFLAGS_T += -lxenlight-glib $(GLIB_LIBS)
+$(GLIB_USERS): $(GLIB_SO)
+endif
+
+.PHONY: all lib glib demo test cargo-test c-tests install clean
 all: lib
 lib: $(B)/libxenlight.so $(B)/libxentoollog.so
 
@@ -50,16 +65,24 @@ $(B)/libxentoollog.so: $(XTL_SO)
 	ln -sf libxentoollog.so.1.0 $(B)/libxentoollog.so.1
 	ln -sf libxentoollog.so.1 $(B)/libxentoollog.so
 
-$(B)/c-tests/%: c-tests/%.c c-tests/harness.h $(HEADERS) | lib
+glib: $(GLIB_SO)
+$(GLIB_SO): adapters/glib/libxl_glib.c adapters/glib/libxl_glib.h $(HEADERS) | lib
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -I. -Iinclude $(GLIB_CFLAGS) \
+	    -Wl,-soname,libxenlight-glib.so -o $@ adapters/glib/libxl_glib.c \
+	    -L$(B) -Wl,-rpath,$(CURDIR)/$(B) -lxenlight $(GLIB_LIBS)
+
+$(B)/c-tests/%: c-tests/%.c $(wildcard c-tests/*.h) $(HEADERS) | lib
 	@mkdir -p $(B)/c-tests
 	$(CC) $(CFLAGS_T) $< -o $@ $(LDFLAGS_T)
 
+$(B)/bench/bench_hooks: c-tests/hookloop.h
 $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) | lib
 	@mkdir -p $(B)/bench
-	$(CC) $(CFLAGS_T) -Ibench $< -o $@ $(LDFLAGS_T) -lm
+	$(CC) $(CFLAGS_T) -Ibench $< -o $@ $(LDFLAGS_T) -lm -ldl
 
 # `make bench` (QUICK=1 for a short run): every bench/bench_*.c, results
-# in bench/results.md.
+# in bench/results.md; each program runs under `timeout` (BENCH_TIMEOUT,
+# default 120 s). bench_timers resolves libxl_test_timeout with dlsym (-ldl).
 .PHONY: bench
 bench: lib $(BENCHES)
 	sh bench/run.sh $(B)
@@ -95,7 +118,13 @@ clean:
 	$(CARGO) clean
 
 # Every C test under valgrind memcheck: no leaks, no invalid access.
-VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no
+# (Children forked to check that a misuse aborts are not reported.)
+VALGRIND := valgrind -q --child-silent-after-fork=yes --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no
 .PHONY: check-valgrind
 check-valgrind: lib $(C_TESTS)
 	XL_TEST_SLOW=1 sh c-tests/run.sh $(B) $(VALGRIND)
+
+# ThreadSanitizer over the multi-threaded C tests (see c-tests/tsan.sh).
+.PHONY: tsan
+tsan: lib
+	sh c-tests/tsan.sh

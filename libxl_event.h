@@ -128,21 +128,31 @@ typedef struct libxl_osevent_hooks {
 void libxl_osevent_register_hooks(libxl_ctx *ctx,
                                   const libxl_osevent_hooks *hooks,
                                   void *user);
-/* Installs hooks (at most once per ctx, before any fd/timeout use).
- * *hooks is NOT copied and must outlive ctx. */
+/* Installs hooks (at most once per ctx), before any fd or finite
+ * timeout is registered: a later call is fatal misuse (XTL_CRITICAL
+ * naming the rule, then abort).  *hooks is NOT copied and must outlive
+ * ctx.  Synchronous operations and libxl_event_wait still use libxl's
+ * own pollers, which watch every registration too.
+ * Reentrancy: the hooks must not call libxl; a libxl_osevent_occurred_*
+ * call from inside a hook is fatal misuse, as above. */
 
 void libxl_osevent_occurred_fd(libxl_ctx *ctx, void *for_libxl,
                                int fd, short events, short revents)
                                LIBXL_EXTERNAL_CALLERS_ONLY;
 /* Reports poll-style readiness revents on a registered fd; for_libxl
- * and events are those from the latest register/modify.  Reports for
- * stale registrations are ignored.
- * Reentrancy: never from inside a hook or other libxl callback. */
+ * and events are those from the latest register/modify.  Any thread,
+ * any time: reports for stale registrations (modified, deregistered,
+ * or whose slot was reused), duplicated reports and for_libxl values
+ * libxl never gave (or gave for a timeout) are recognised, logged at
+ * DEBUG and ignored; the fd is re-checked before anything runs.
+ * Reentrancy: never from inside a hook (fatal misuse, see above). */
 
 void libxl_osevent_occurred_timeout(libxl_ctx *ctx, void *for_libxl)
                                     LIBXL_EXTERNAL_CALLERS_ONLY;
-/* Reports that a registered timeout fired; the registration is thereby
- * consumed (the application forgets it).
+/* Reports that a registered timeout fired, or that one libxl modified
+ * to {0,0} was honoured; the registration is thereby consumed (the
+ * application forgets it).  Stale, duplicated and foreign for_libxl
+ * values are ignored as for libxl_osevent_occurred_fd.
  * Reentrancy: as libxl_osevent_occurred_fd. */
 
 /*---------- child processes and SIGCHLD ----------*/

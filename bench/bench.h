@@ -6,6 +6,8 @@
  *   | id | what | ours | baseline (what) | ratio | target | PASS/MISS |
  * Targets are goals, not tests: a MISS never fails `make bench`.
  * QUICK=1 in the environment asks for fewer iterations.
+ * Other stdout lines (bench_note: "note: ...", or a "... skipped: ..."
+ * line) are collected by run.sh into a Notes list below the table.
  */
 #ifndef XL_BENCH_H
 #define XL_BENCH_H
@@ -13,9 +15,12 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +88,76 @@ static __attribute__((unused)) void bench_row(const char *id, const char *what, 
     printf("| %s | %s | %s | %s: %s | %.2f× | %s | %s |\n", id, what, a, base_what, b, ratio, t,
            target_ratio > 0 ? (ratio <= target_ratio ? "PASS" : "MISS") : "-");
     fflush(stdout);
+}
+
+/* A note (clamped K, a skipped benchmark, ...): one stdout line that
+ * run.sh puts under the table. */
+static __attribute__((unused, format(printf, 1, 2))) void bench_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("note: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft
+ * limit (or the old one if it could not be raised). */
+static __attribute__((unused)) long bench_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit r2 = rl;
+        r2.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &r2) == 0) rl = r2;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
+}
+
+/* xorshift64: a cheap deterministic pseudo-random sequence. */
+static __attribute__((unused)) uint64_t bench_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/*
+ * A time-budgeted measuring loop: bench_more(&b) is true until at least
+ * `min` iterations were done and `budget_ns` has passed, or `max` were
+ * done. Usage: for (bench_budget b = bench_budget_start(...);
+ * bench_more(&b); b.n++) { ... }; the mean per iteration is then
+ * bench_budget_mean(&b) (includes the loop's own clock reads, ~20 ns).
+ */
+typedef struct {
+    long n, min, max;
+    double t0, budget_ns, end;
+} bench_budget;
+
+static __attribute__((unused)) bench_budget bench_budget_start(double budget_ns, long min, long max)
+{
+    bench_budget b = { .n = 0, .min = min, .max = max, .budget_ns = budget_ns };
+    b.t0 = bench_now_ns();
+    return b;
+}
+
+static __attribute__((unused)) int bench_more(bench_budget *b)
+{
+    if (b->n >= b->max) { b->end = bench_now_ns(); return 0; }
+    if (b->n < b->min) return 1;
+    double t = bench_now_ns();
+    if (t - b->t0 >= b->budget_ns) { b->end = t; return 0; }
+    return 1;
+}
+
+static __attribute__((unused)) double bench_budget_mean(const bench_budget *b)
+{
+    return b->n ? (b->end - b->t0) / b->n : 0;
 }
 
 #endif /* XL_BENCH_H */

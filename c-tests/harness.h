@@ -80,7 +80,7 @@ static void h_watchdog_fired(int sig)
 }
 
 /* Arms a watchdog of `seconds` for the whole program (or the next step). */
-static void watchdog(unsigned seconds)
+static __attribute__((unused)) void watchdog(unsigned seconds)
 {
     signal(SIGALRM, h_watchdog_fired);
     alarm(seconds);
@@ -92,14 +92,14 @@ static int h_finish(void)
 }
 
 /* A logger: stderr at the level in $XL_TEST_LOGLEVEL (default WARN). */
-static xentoollog_logger *test_logger(void)
+static __attribute__((unused)) xentoollog_logger *test_logger(void)
 {
     const char *e = getenv("XL_TEST_LOGLEVEL");
     int lvl = e ? atoi(e) : XTL_WARN;
     return (xentoollog_logger *)xtl_createlogger_stdiostream(stderr, lvl, 0);
 }
 
-static libxl_ctx *test_ctx(xentoollog_logger *lg)
+static __attribute__((unused)) libxl_ctx *test_ctx(xentoollog_logger *lg)
 {
     libxl_ctx *ctx = NULL;
     int rc = libxl_ctx_alloc(&ctx, LIBXL_VERSION, 0, lg);

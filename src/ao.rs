@@ -32,7 +32,9 @@
 //!   the root completes.
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, VecDeque};
+use crate::fasthash::FastMap;
+
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 use crate::egc::Egc;
@@ -51,15 +53,38 @@ pub type AbrtId = Token;
 pub type AppRcFn = Box<dyn FnOnce(Rc) + Send>;
 
 /// How `libxl_ao_abort` names an operation: exactly the fields libxl
-/// compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AbortKey {
+/// compares. (Packed: `cb` is the callback's address, 0 for for_event,
+/// 1 for synchronous; no function lives at address 0 or 1.)
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AbortKey {
+    cb: usize,
+    user: u64,
+}
+
+#[allow(non_snake_case)]
+impl AbortKey {
     /// `ao_how == NULL`.
-    Sync,
+    pub const SYNC: AbortKey = AbortKey { cb: 1, user: 0 };
+
     /// `callback != NULL`: (callback address, for_callback).
-    Callback(usize, usize),
+    pub fn callback(cb: usize, for_callback: usize) -> AbortKey {
+        AbortKey { cb: cb.max(2), user: for_callback as u64 }
+    }
+
     /// `callback == NULL`: for_event.
-    Event(u64),
+    pub fn event(for_event: u64) -> AbortKey {
+        AbortKey { cb: 0, user: for_event }
+    }
+}
+
+impl std::fmt::Debug for AbortKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cb {
+            0 => write!(f, "for_event={:#x}", self.user),
+            1 => write!(f, "synchronous"),
+            cb => write!(f, "callback={cb:#x} for_callback={:#x}", self.user),
+        }
+    }
 }
 
 /// `libxl_asyncop_how`, converted.
@@ -102,6 +127,8 @@ pub enum AbortAction {
     Callback(AbortCallback),
     /// Fire this timeout early with `ERROR_ABORTED`.
     Time(EvTime),
+    /// Complete this ao with `ERROR_ABORTED` (the common case, no closure).
+    CompleteAo(AoId),
 }
 
 struct Abortable {
@@ -122,19 +149,24 @@ pub struct AoEntry {
     rc: Rc,
     /// Users that keep the ao alive (initiator, an abort in progress).
     manip: u32,
-    abortables: Vec<AbrtId>,
+    abortables: SmallVec<[AbrtId; 2]>,
     progress_outstanding: u32,
     /// Children killed on this (root) ao's behalf, not yet reaped.
     killed_children: u32,
     nested_root: Option<AoId>,
     nested_progeny: u32,
-    owned: Vec<Owned>,
+    owned: SmallVec<[Owned; 2]>,
+    /// The next older in-progress ao with the same abort key (rare).
+    key_older: Option<AoId>,
 }
 
 #[derive(Default)]
 pub struct AoRegistry {
     slab: Slab<AoEntry>,
-    inprogress: HashMap<AbortKey, VecDeque<AoId>>,
+    /// Abort key -> the newest in-progress ao with it (older ones chain
+    /// through `key_older`): O(1) `libxl_ao_abort`.
+    inprogress: FastMap<AbortKey, AoId>,
+    inprogress_count: usize,
     abortables: Slab<Abortable>,
 }
 
@@ -149,7 +181,7 @@ impl AoRegistry {
 
     /// Aos in progress (created, not yet complete).
     pub fn inprogress_count(&self) -> usize {
-        self.inprogress.values().map(VecDeque::len).sum()
+        self.inprogress_count
     }
 
     pub fn ids(&self) -> Vec<AoId> {
@@ -168,15 +200,33 @@ impl AoRegistry {
         self.get(ao).nested_root.unwrap_or(ao)
     }
 
+    fn index_insert(&mut self, key: AbortKey, ao: AoId) {
+        let older = self.inprogress.insert(key, ao);
+        self.get_mut(ao).key_older = older;
+        self.inprogress_count += 1;
+    }
+
     fn index_remove(&mut self, ao: AoId) {
-        let Some(key) = self.slab.get(ao).and_then(|e| e.key) else { return };
-        if let Some(q) = self.inprogress.get_mut(&key) {
-            if let Some(pos) = q.iter().position(|&a| a == ao) {
-                q.remove(pos);
+        let Some(e) = self.slab.get_mut(ao) else { return };
+        let Some(key) = e.key.take() else { return };
+        let older = e.key_older.take();
+        self.inprogress_count -= 1;
+        if self.inprogress.get(&key) == Some(&ao) {
+            match older {
+                Some(o) => self.inprogress.insert(key, o),
+                None => self.inprogress.remove(&key),
+            };
+            return;
+        }
+        // Not the newest: unlink from the chain of older ones.
+        let mut cur = self.inprogress.get(&key).copied();
+        while let Some(c) = cur {
+            let next = self.get(c).key_older;
+            if next == Some(ao) {
+                self.get_mut(c).key_older = older;
+                return;
             }
-            if q.is_empty() {
-                self.inprogress.remove(&key);
-            }
+            cur = next;
         }
     }
 
@@ -190,6 +240,7 @@ impl AoRegistry {
     pub fn discard_all(&mut self) -> usize {
         let n = self.inprogress_count();
         self.inprogress.clear();
+        self.inprogress_count = 0;
         for ao in self.slab.tokens() {
             self.slab.remove(ao);
         }
@@ -214,10 +265,10 @@ impl Egc<'_> {
                         return Err(ERROR_FAIL);
                     }
                 };
-                (Mode::Sync { poller: Some(pid) }, AbortKey::Sync)
+                (Mode::Sync { poller: Some(pid) }, AbortKey::SYNC)
             }
             AoHow::Callback { cb, key } => (Mode::Callback(Some(cb)), key),
-            AoHow::ForEvent(fe) => (Mode::ForEvent(fe), AbortKey::Event(fe)),
+            AoHow::ForEvent(fe) => (Mode::ForEvent(fe), AbortKey::event(fe)),
         };
         let ao = self.st().aos.slab.insert(AoEntry {
             mode,
@@ -229,14 +280,15 @@ impl Egc<'_> {
             aborting: false,
             rc: 0,
             manip: 1,
-            abortables: Vec::new(),
+            abortables: SmallVec::new(),
             progress_outstanding: 0,
             killed_children: 0,
             nested_root: None,
             nested_progeny: 0,
-            owned: Vec::new(),
+            owned: SmallVec::new(),
+            key_older: None,
         });
-        self.st().aos.inprogress.entry(key).or_default().push_back(ao);
+        self.st().aos.index_insert(key, ao);
         crate::xl_log!(self.ctx, Debug, "ao {ao}: create: how={key:?}");
         Ok(ao)
     }
@@ -398,6 +450,8 @@ impl Egc<'_> {
 
     fn ao_release_owned(&mut self, ao: AoId) {
         let owned = std::mem::take(&mut self.st().aos.get_mut(ao).owned);
+        // Newest first, as a C operation would tear down.
+        let owned: SmallVec<[Owned; 2]> = owned.into_iter().rev().collect();
         for o in owned {
             match o {
                 Owned::Fd(ev) => self.ev_fd_deregister(ev),
@@ -447,6 +501,14 @@ impl Egc<'_> {
         Ok(a)
     }
 
+    /// Asks for `ao` to be completed with `ERROR_ABORTED` if it is aborted
+    /// (the usual abortable, without a closure). Owned by `ao`.
+    pub fn ao_abortable_register_completes(&mut self, ao: AoId) -> Result<AbrtId, Rc> {
+        let a = self.abortable_register_action(ao, AbortAction::CompleteAo(ao))?;
+        self.ao_own(ao, Owned::Abortable(a));
+        Ok(a)
+    }
+
     pub(crate) fn abortable_register_action(&mut self, ao: AoId, action: AbortAction) -> Result<AbrtId, Rc> {
         let root = self.aos.root_of(ao);
         if self.aos.get(root).aborting {
@@ -473,7 +535,7 @@ impl Egc<'_> {
 
     /// `libxl_ao_abort`: finds the newest in-progress ao named by `key`.
     pub fn ao_abort(&mut self, key: AbortKey) -> Rc {
-        let Some(ao) = self.aos.inprogress.get(&key).and_then(|q| q.back().copied()) else {
+        let Some(ao) = self.aos.inprogress.get(&key).copied() else {
             crate::xl_log!(self.ctx, Debug, "ao_abort: no operation in progress matches {key:?}");
             return ERROR_NOTFOUND;
         };
@@ -494,6 +556,7 @@ impl Egc<'_> {
             match ab.action {
                 AbortAction::Callback(cb) => cb(self, ERROR_ABORTED),
                 AbortAction::Time(ev) => self.ev_time_fire(ev, ERROR_ABORTED, false),
+                AbortAction::CompleteAo(target) => self.ao_complete(target, ERROR_ABORTED),
             }
             self.flush_unlocked();
         }
@@ -539,12 +602,13 @@ impl Egc<'_> {
             aborting: false,
             rc: 0,
             manip: 0,
-            abortables: Vec::new(),
+            abortables: SmallVec::new(),
             progress_outstanding: 0,
             killed_children: 0,
             nested_root: Some(root),
             nested_progeny: 0,
-            owned: Vec::new(),
+            owned: SmallVec::new(),
+            key_older: None,
         });
         crate::xl_log!(self.ctx, Debug, "ao {child}: nested ao, parent {parent}");
         child
@@ -610,9 +674,9 @@ mod tests {
         let ao = event_ao(&mut egc, 7);
         egc.ao_abortable_register(ao, Box::new(move |e, rc| e.ao_complete(ao, rc))).unwrap();
         egc.ao_inprogress(ao);
-        assert_eq!(egc.ao_abort(AbortKey::Event(7)), 0);
+        assert_eq!(egc.ao_abort(AbortKey::event(7)), 0);
         assert_eq!(completion_rc(&mut egc, 7), Some(ERROR_ABORTED));
-        assert_eq!(egc.ao_abort(AbortKey::Event(7)), ERROR_NOTFOUND, "completed: no longer findable");
+        assert_eq!(egc.ao_abort(AbortKey::event(7)), ERROR_NOTFOUND, "completed: no longer findable");
     }
 
     #[test]
@@ -621,9 +685,9 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         let ao = event_ao(&mut egc, 1);
         egc.ao_inprogress(ao);
-        assert_eq!(egc.ao_abort(AbortKey::Event(2)), ERROR_NOTFOUND);
-        assert_eq!(egc.ao_abort(AbortKey::Sync), ERROR_NOTFOUND);
-        assert_eq!(egc.ao_abort(AbortKey::Callback(1, 1)), ERROR_NOTFOUND);
+        assert_eq!(egc.ao_abort(AbortKey::event(2)), ERROR_NOTFOUND);
+        assert_eq!(egc.ao_abort(AbortKey::SYNC), ERROR_NOTFOUND);
+        assert_eq!(egc.ao_abort(AbortKey::callback(1, 1)), ERROR_NOTFOUND);
     }
 
     #[test]
@@ -632,9 +696,9 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         let ao = event_ao(&mut egc, 3);
         egc.ao_inprogress(ao); // no abortables: the abort is only noted
-        assert_eq!(egc.ao_abort(AbortKey::Event(3)), 0);
+        assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
         assert_eq!(egc.ao_aborting(ao), ERROR_ABORTED);
-        assert_eq!(egc.ao_abort(AbortKey::Event(3)), ERROR_ABORTED);
+        assert_eq!(egc.ao_abort(AbortKey::event(3)), ERROR_ABORTED);
         assert_eq!(
             egc.ao_abortable_register(ao, Box::new(|_, _| {})).err(),
             Some(ERROR_ABORTED),
@@ -650,7 +714,7 @@ mod tests {
         let ao = event_ao(&mut egc, 4);
         egc.ev_time_register_rel(ao, 60_000, Box::new(move |e, _, rc| e.ao_complete(ao, rc))).unwrap();
         egc.ao_inprogress(ao);
-        assert_eq!(egc.ao_abort(AbortKey::Event(4)), 0);
+        assert_eq!(egc.ao_abort(AbortKey::event(4)), 0);
         assert_eq!(completion_rc(&mut egc, 4), Some(ERROR_ABORTED));
     }
 
@@ -664,7 +728,7 @@ mod tests {
             egc.ao_abortable_register(ao, Box::new(move |e, rc| e.ao_complete(ao, rc))).unwrap();
             egc.ao_inprogress(ao);
         }
-        assert_eq!(egc.ao_abort(AbortKey::Event(9)), 0);
+        assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
         assert!(egc.ao_exists(old) && !egc.ao_exists(new));
     }
 
@@ -681,7 +745,7 @@ mod tests {
                         cb: Box::new(move |rc| {
                             assert_eq!(g.swap(rc, Ordering::SeqCst), 1, "called once");
                         }),
-                        key: AbortKey::Callback(1, 2),
+                        key: AbortKey::callback(1, 2),
                     },
                     0,
                 )
@@ -704,7 +768,7 @@ mod tests {
             let o1 = order.clone();
             let ao = egc
                 .ao_create(
-                    AoHow::Callback { cb: Box::new(move |_| o1.lock().push("done")), key: AbortKey::Callback(1, 1) },
+                    AoHow::Callback { cb: Box::new(move |_| o1.lock().push("done")), key: AbortKey::callback(1, 1) },
                     0,
                 )
                 .unwrap();
@@ -727,7 +791,7 @@ mod tests {
         let grandchild = egc.nested_ao_create(child);
         egc.ao_abortable_register(grandchild, Box::new(|_, _| {})).unwrap();
         egc.ao_inprogress(root);
-        assert_eq!(egc.ao_abort(AbortKey::Event(11)), 0);
+        assert_eq!(egc.ao_abort(AbortKey::event(11)), 0);
         assert_eq!(egc.ao_aborting(grandchild), ERROR_ABORTED);
         egc.nested_ao_free(grandchild);
         egc.nested_ao_free(child);
@@ -761,5 +825,20 @@ mod tests {
         let ao = egc.ao_create(AoHow::Sync, 0).unwrap();
         egc.ev_time_register_rel(ao, 5, Box::new(move |e, _, rc| e.ao_complete(ao, rc))).unwrap();
         assert_eq!(egc.ao_inprogress(ao), ERROR_TIMEDOUT);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    #[ignore = "sizing aid"]
+    fn print_sizes() {
+        eprintln!("AoEntry {}", std::mem::size_of::<super::AoEntry>());
+        eprintln!("Abortable {}", std::mem::size_of::<super::Abortable>());
+        eprintln!("FdEntry {}", std::mem::size_of::<crate::ev::fd::FdEntry>());
+        eprintln!("TimeEntry {}", std::mem::size_of::<crate::ev::time::TimeEntry>());
+        eprintln!("Mode {}", std::mem::size_of::<super::Mode>());
+        eprintln!("AbortKey {}", std::mem::size_of::<super::AbortKey>());
+        eprintln!("Event {}", std::mem::size_of::<crate::event::Event>());
     }
 }

@@ -42,6 +42,8 @@ pub struct Ctx {
     pub(crate) no_baton: bool,
     /// Threads currently inside a public entry point of this ctx.
     pub(crate) entered: AtomicUsize,
+    /// How the library's own pollers sleep (`sys::backend`).
+    pub(crate) backend: crate::sys::Backend,
 }
 
 static NEXT_CTX_ID: AtomicUsize = AtomicUsize::new(1);
@@ -58,6 +60,7 @@ impl Ctx {
             id: NEXT_CTX_ID.fetch_add(1, Ordering::Relaxed),
             no_baton,
             entered: AtomicUsize::new(0),
+            backend: crate::sys::backend(),
         };
         if no_baton {
             crate::xl_log!(&ctx, Warn, "LIBXL_TEST_NO_BATON=1: baton passing disabled (test aid; hangs are expected)");

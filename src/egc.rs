@@ -154,6 +154,9 @@ impl<'c> Egc<'c> {
     }
 
     fn take_app_calls(&mut self) -> Vec<AppCall> {
+        if !self.has_app_calls() {
+            return Vec::new();
+        }
         let mut v: Vec<AppCall> = self.app_events.drain(..).collect();
         v.extend(self.app_progress.drain(..));
         v.extend(self.app_aos.drain(..));

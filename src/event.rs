@@ -6,7 +6,8 @@
 //!   bit is in the registered mask (after the lock is released), otherwise
 //!   into the queue, from which check/wait remove it.
 //! * Queueing an event wakes every thread waiting in `libxl_event_wait`,
-//!   and the application poller, so no waiter sleeps past an event.
+//!   and the application if it may be sleeping on a beforepoll set, so no
+//!   waiter sleeps past an event.
 //! * Predicates run with the lock held; they must not call libxl (that is
 //!   caught as re-entry).
 //! * check/wait are O(n) in the number of queued events that do not match,
@@ -117,7 +118,7 @@ impl Egc<'_> {
         let st = self.st();
         st.events.queue.push_back(ev);
         let app = st.pollers.app();
-        let wake_app = !st.pollers.app_in_afterpoll;
+        let wake_app = st.pollers.app_armed;
         let r = st.pollers.wake_event_waiters().and_then(|()| if wake_app { st.pollers.wake(app) } else { Ok(()) });
         if let Err(e) = r {
             self.disaster("cannot wake a thread waiting for events", e.raw_os_error().unwrap_or(0));

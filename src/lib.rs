@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod egc;
 pub mod ev;
 pub mod event;
+pub mod fasthash;
 pub mod ffi;
 pub mod log;
 pub mod osevent_hooks;

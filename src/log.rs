@@ -23,35 +23,48 @@ pub enum Level {
     Critical = 9,
 }
 
-/// Where messages go: `(level, errno or -1, message)`.
-pub type Sink = Box<dyn Fn(Level, i32, &str) + Send + Sync>;
+/// Where messages go: `(level, errno or -1, message)`. The sink formats.
+pub type Sink = Box<dyn Fn(Level, i32, fmt::Arguments<'_>) + Send + Sync>;
+
+/// Asks the sink whether it wants a level right now (its minimum may
+/// change at any time).
+pub type Probe = Box<dyn Fn(Level) -> bool + Send + Sync>;
 
 pub struct Logger {
     sink: Option<Sink>,
     /// Messages below this level are not even formatted.
     min: Level,
+    probe: Option<Probe>,
 }
 
 impl Logger {
     pub fn new(sink: Option<Sink>, min: Level) -> Logger {
-        Logger { sink, min }
+        Logger { sink, min, probe: None }
+    }
+
+    pub fn with_probe(mut self, probe: Option<Probe>) -> Logger {
+        self.probe = probe;
+        self
     }
 
     pub fn enabled(&self, level: Level) -> bool {
-        level >= self.min && (self.sink.is_some() || level == Level::Critical)
+        if level < self.min {
+            return false;
+        }
+        match (&self.sink, &self.probe) {
+            (None, _) => level == Level::Critical,
+            (Some(_), Some(p)) => p(level),
+            (Some(_), None) => true,
+        }
     }
 
     pub fn log(&self, level: Level, errnoval: i32, args: fmt::Arguments<'_>) {
         if !self.enabled(level) {
             return;
         }
-        let msg = match args.as_str() {
-            Some(s) => std::borrow::Cow::Borrowed(s),
-            None => std::borrow::Cow::Owned(args.to_string()),
-        };
         match &self.sink {
-            Some(sink) => sink(level, errnoval, &msg),
-            None => eprintln!("libxl: critical: {msg}"),
+            Some(sink) => sink(level, errnoval, args),
+            None => eprintln!("libxl: critical: {args}"),
         }
     }
 }

@@ -8,10 +8,14 @@
 //! * **Tokens, not pointers.** `for_libxl` for an fd is the fd
 //!   registration's own token; for a timeout it is a *nexus* token that
 //!   lives until the application reports that timeout (which it must,
-//!   after `timeout_modify` to `{0,0}` or when it fires). Stale, duplicated
-//!   or forged values fail the generation check and are ignored.
-//! * Hooks may only be installed while no fd or timeout is registered
-//!   (libxl asserts this); a late call is fatal misuse.
+//!   after `timeout_modify` to `{0,0}` or when it fires), tagged with
+//!   [`TIMEOUT_TAG`] so that neither kind can pass for the other (libxl
+//!   keeps two nexus pools for the same reason). Stale, duplicated or
+//!   forged values fail the tag or generation check and are ignored,
+//!   logged at DEBUG.
+//! * Hooks may only be installed while no osevent exists: no fd and no
+//!   finite timeout is registered (libxl asserts this; a timeout that
+//!   waits forever is no osevent). A late call is fatal misuse.
 //! * A failing `*_register` leaves nothing behind: the registration that
 //!   needed it is undone and the hook's value is returned to the operation.
 #![forbid(unsafe_code)]
@@ -23,7 +27,30 @@ use crate::ev::fd::EvFd;
 use crate::ev::time::EvTime;
 use crate::rc::{Rc, ERROR_INVAL};
 use crate::sys::clock::{self, Timeval};
-use crate::token::{Slab, Token};
+use crate::token::{Slab, Token, MAX_SLOTS};
+
+/// Set in every timeout nexus's `for_libxl`, clear in every fd's: bit 31,
+/// which no packed token uses (slot indices stay below [`MAX_SLOTS`]).
+pub const TIMEOUT_TAG: usize = MAX_SLOTS;
+
+/// The `for_libxl` value given to `fd_register` for registration `ev`.
+pub fn fd_for_libxl(ev: EvFd) -> usize {
+    ev.to_usize()
+}
+
+/// The `for_libxl` value given to `timeout_register` for `nexus`.
+pub fn timeout_for_libxl(nexus: Token) -> usize {
+    nexus.to_usize() | TIMEOUT_TAG
+}
+
+/// Reads back a `for_libxl` value of the given kind; `None` if it cannot
+/// be one (wrong kind, or no token at all).
+fn token_from_for_libxl(v: usize, timeout: bool) -> Option<Token> {
+    if (v & TIMEOUT_TAG != 0) != timeout {
+        return None;
+    }
+    Token::from_usize(v & !TIMEOUT_TAG)
+}
 
 /// The hook table, as the core sees it. Implemented by `src/ffi` over the
 /// C function pointers. Errors are the hook's own return value (negative
@@ -57,7 +84,7 @@ impl Egc<'_> {
 
     /// `libxl_osevent_register_hooks`.
     pub fn register_osevent_hooks(&mut self, hooks: Option<Arc<dyn OseventHooks>>) {
-        if !self.fds.is_empty() || !self.times.is_empty() {
+        if !self.fds.is_empty() || self.times.has_finite() {
             self.ctx.fatal(
                 "libxl_osevent_register_hooks called while fds or timeouts are already registered \
                  (hooks must be installed before any osevent exists)",
@@ -69,7 +96,7 @@ impl Egc<'_> {
 
     pub(crate) fn hook_fd_register(&mut self, ev: EvFd, fd: i32, events: i16) -> Result<(), Rc> {
         let Some(h) = self.hooks() else { return Ok(()) };
-        let for_app = h.fd_register(fd, events, ev.to_usize())?;
+        let for_app = h.fd_register(fd, events, fd_for_libxl(ev))?;
         self.set_fd_for_app(ev, for_app);
         Ok(())
     }
@@ -93,7 +120,7 @@ impl Egc<'_> {
     pub(crate) fn hook_timeout_register(&mut self, ev: EvTime, deadline: u64) -> Result<Option<Token>, Rc> {
         let Some(h) = self.hooks() else { return Ok(None) };
         let nexus = self.st().hooks.time_nexi.insert(TimeNexus { ev: Some(ev), for_app: 0 });
-        match h.timeout_register(clock::mono_to_wall(deadline), nexus.to_usize()) {
+        match h.timeout_register(clock::mono_to_wall(deadline), timeout_for_libxl(nexus)) {
             Ok(for_app) => {
                 self.st().hooks.time_nexi.get_mut(nexus).expect("just inserted").for_app = for_app;
                 Ok(Some(nexus))
@@ -127,8 +154,8 @@ impl Egc<'_> {
 
     /// `libxl_osevent_occurred_fd`.
     pub fn osevent_occurred_fd(&mut self, for_libxl: usize, fd: i32, revents: i16) -> Result<(), Rc> {
-        let Some(ev) = Token::from_usize(for_libxl) else {
-            crate::xl_log!(self.ctx, Debug, "occurred_fd: for_libxl {for_libxl:#x} is not a token we issued, ignored");
+        let Some(ev) = token_from_for_libxl(for_libxl, false) else {
+            crate::xl_log!(self.ctx, Debug, "occurred_fd: for_libxl {for_libxl:#x} is not an fd token we issued, ignored");
             return Err(ERROR_INVAL);
         };
         self.fd_occurs(ev, fd, revents);
@@ -137,8 +164,8 @@ impl Egc<'_> {
 
     /// `libxl_osevent_occurred_timeout`.
     pub fn osevent_occurred_timeout(&mut self, for_libxl: usize) -> Result<(), Rc> {
-        let Some(nexus) = Token::from_usize(for_libxl) else {
-            crate::xl_log!(self.ctx, Debug, "occurred_timeout: for_libxl {for_libxl:#x} is not a token we issued, ignored");
+        let Some(nexus) = token_from_for_libxl(for_libxl, true) else {
+            crate::xl_log!(self.ctx, Debug, "occurred_timeout: for_libxl {for_libxl:#x} is not a timeout token we issued, ignored");
             return Err(ERROR_INVAL);
         };
         let Some(n) = self.st().hooks.time_nexi.get(nexus) else {
@@ -283,9 +310,27 @@ mod tests {
         let f = fired.clone();
         egc.ev_time_register_rel(ao, 60_000, Box::new(move |_, _, _| *f.lock() += 100)).unwrap();
         let second = *rec.last_timeout_token.lock();
-        assert_eq!(Token::from_usize(first).unwrap().index(), Token::from_usize(second).unwrap().index());
+        let index = |v| token_from_for_libxl(v, true).unwrap().index();
+        assert_eq!(index(first), index(second), "same slot, new generation");
         egc.osevent_occurred_timeout(first).unwrap(); // stale: same slot, old generation
         assert_eq!(*fired.lock(), 1);
+    }
+
+    /// Xen's rule is "no fd and no finite timeout yet": an operation
+    /// waiting forever (until aborted) does not stop hooks being installed.
+    #[test]
+    fn hooks_may_be_installed_while_only_infinite_timeouts_exist() {
+        let ctx = testutil::ctx();
+        let ao = {
+            let mut egc = Egc::new(&ctx, "test");
+            let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+            egc.ev_time_register_rel(ao, -1, Box::new(|_, _, _| {})).unwrap();
+            ao
+        };
+        let rec = setup(&ctx); // would abort if the infinite timeout counted
+        let mut egc = Egc::new(&ctx, "test");
+        egc.ev_time_register_rel(ao, 60_000, Box::new(|_, _, _| {})).unwrap();
+        assert_eq!(*rec.calls.lock(), vec!["timeout_register".to_string()]);
     }
 
     #[test]
@@ -295,6 +340,35 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         assert_eq!(egc.osevent_occurred_fd(0, 3, POLLIN), Err(ERROR_INVAL));
         assert_eq!(egc.osevent_occurred_fd(0xdead_beef_0000_0001, 3, POLLIN), Ok(()));
-        assert_eq!(egc.osevent_occurred_timeout(12345 << 32), Ok(()));
+        assert_eq!(egc.osevent_occurred_timeout(12345 << 32), Err(ERROR_INVAL), "untagged: not a timeout token");
+        assert_eq!(egc.osevent_occurred_timeout((12345 << 32) | TIMEOUT_TAG), Ok(()), "stale nexus");
+    }
+
+    /// An fd registration and a timeout nexus in the same slot of their
+    /// own slabs (index 0, generation 1): each one's `for_libxl` given to
+    /// the other kind's `occurred_*` must be recognised and ignored.
+    #[test]
+    fn fd_and_timeout_for_libxl_values_are_never_confused() {
+        let ctx = testutil::ctx();
+        let rec = setup(&ctx);
+        let (r, w) = testutil::pipe();
+        testutil::poke(&w);
+        let fd = r.as_raw_fd();
+        let fd_calls = Arc::new(Mutex::new(0));
+        let timeouts = Arc::new(Mutex::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let f = fd_calls.clone();
+        egc.ev_fd_register(None, fd, POLLIN, Box::new(move |_, _, _, _, _| *f.lock() += 1)).unwrap();
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        let t = timeouts.clone();
+        egc.ev_time_register_rel(ao, 60_000, Box::new(move |_, _, _| *t.lock() += 1)).unwrap();
+        let (fd_tok, nexus) = (*rec.last_fd_token.lock(), *rec.last_timeout_token.lock());
+        assert_eq!(fd_tok & !TIMEOUT_TAG, nexus & !TIMEOUT_TAG, "same slot and generation in each slab");
+        assert_eq!(egc.osevent_occurred_timeout(fd_tok), Err(ERROR_INVAL));
+        assert_eq!(egc.osevent_occurred_fd(nexus, fd, POLLIN), Err(ERROR_INVAL));
+        assert_eq!((*fd_calls.lock(), *timeouts.lock()), (0, 0));
+        egc.osevent_occurred_fd(fd_tok, fd, POLLIN).unwrap();
+        egc.osevent_occurred_timeout(nexus).unwrap();
+        assert_eq!((*fd_calls.lock(), *timeouts.lock()), (1, 1), "the right kinds are accepted");
     }
 }

@@ -6,43 +6,63 @@
 //! * Removing a value bumps its slot's generation, so every token issued for
 //!   the old value stops matching; `get` rejects it. A reused slot therefore
 //!   never answers to a stale token.
-//! * A token packs into a non-zero `usize` (the generation is never 0), so
-//!   it can travel through a C `void *` and come back.
+//! * A token is a non-zero word (the generation is never 0), so it can
+//!   travel through a C `void *` and come back, and `Option<Token>` costs
+//!   no more than a token.
+//! * Slots live in fixed-size pages, so a slab never reallocates (no
+//!   copying, no doubling slack beyond one page).
+//! * Slot indices stay below [`MAX_SLOTS`] (2^31), so bit 31 of a packed
+//!   token is always clear: users may use it to tag what kind of token a
+//!   word holds (the osevent hooks do).
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::num::NonZeroU64;
 
-/// A handle to a slot's current occupant.
+/// Slots per slab: indices never use bit 31.
+pub const MAX_SLOTS: usize = 1 << 31;
+
+/// A handle to a slot's current occupant: generation (high 32 bits, never
+/// 0) and slot index (low 32 bits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Token {
-    idx: u32,
-    gen: u32,
-}
+pub struct Token(NonZeroU64);
 
 impl Token {
-    /// Packs the token into a non-zero word (for `void *for_libxl`).
+    fn new(idx: u32, gen: u32) -> Token {
+        let v = (u64::from(gen.max(1)) << 32) | u64::from(idx);
+        Token(NonZeroU64::new(v).expect("generation is non-zero"))
+    }
+
+    fn idx(self) -> u32 {
+        self.0.get() as u32
+    }
+
+    fn gen(self) -> u32 {
+        (self.0.get() >> 32) as u32
+    }
+
+    /// The token as a non-zero word (for `void *for_libxl`).
     pub fn to_usize(self) -> usize {
-        ((self.gen as usize) << 32) | self.idx as usize
+        self.0.get() as usize
     }
 
     /// Unpacks a word made by `to_usize`. Any other value gives a token that
     /// `get` will reject (or `None` if it cannot be a token at all).
     pub fn from_usize(v: usize) -> Option<Token> {
-        let gen = (v >> 32) as u32;
-        if gen == 0 {
+        if (v as u64) >> 32 == 0 {
             return None;
         }
-        Some(Token { idx: v as u32, gen })
+        NonZeroU64::new(v as u64).map(Token)
     }
 
     pub fn index(self) -> usize {
-        self.idx as usize
+        self.idx() as usize
     }
 }
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.idx, self.gen)
+        write!(f, "{}.{}", self.idx(), self.gen())
     }
 }
 
@@ -52,21 +72,26 @@ impl fmt::Display for Token {
     }
 }
 
+#[derive(Clone)]
 struct Slot<T> {
     gen: u32,
     val: Option<T>,
 }
 
+/// Slots per page.
+const PAGE: usize = 256;
+
 /// A slab of `T` addressed by [`Token`].
+#[derive(Clone)]
 pub struct Slab<T> {
-    slots: Vec<Slot<T>>,
+    pages: Vec<Vec<Slot<T>>>,
     free: Vec<u32>,
     len: usize,
 }
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
+        Slab { pages: Vec::new(), free: Vec::new(), len: 0 }
     }
 }
 
@@ -83,31 +108,48 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
+    fn slot(&self, idx: u32) -> Option<&Slot<T>> {
+        let i = idx as usize;
+        self.pages.get(i / PAGE)?.get(i % PAGE)
+    }
+
+    fn slot_mut(&mut self, idx: u32) -> Option<&mut Slot<T>> {
+        let i = idx as usize;
+        self.pages.get_mut(i / PAGE)?.get_mut(i % PAGE)
+    }
+
     /// Stores `val` and returns its token.
     pub fn insert(&mut self, val: T) -> Token {
         self.len += 1;
         if let Some(idx) = self.free.pop() {
-            let slot = &mut self.slots[idx as usize];
+            let slot = self.slot_mut(idx).expect("free list holds valid slots");
             debug_assert!(slot.val.is_none());
             slot.val = Some(val);
-            return Token { idx, gen: slot.gen };
+            return Token::new(idx, slot.gen);
         }
-        let idx = u32::try_from(self.slots.len()).expect("fewer than 2^32 slots");
-        self.slots.push(Slot { gen: 1, val: Some(val) });
-        Token { idx, gen: 1 }
+        if self.pages.last().is_none_or(|p| p.len() == PAGE) {
+            self.pages.push(Vec::with_capacity(PAGE));
+        }
+        let n = self.pages.len() - 1;
+        let page = &mut self.pages[n];
+        let at = n * PAGE + page.len();
+        assert!(at < MAX_SLOTS, "a slab holds fewer than 2^31 slots");
+        let idx = at as u32;
+        page.push(Slot { gen: 1, val: Some(val) });
+        Token::new(idx, 1)
     }
 
     pub fn get(&self, t: Token) -> Option<&T> {
-        let slot = self.slots.get(t.idx as usize)?;
-        if slot.gen != t.gen {
+        let slot = self.slot(t.idx())?;
+        if slot.gen != t.gen() {
             return None;
         }
         slot.val.as_ref()
     }
 
     pub fn get_mut(&mut self, t: Token) -> Option<&mut T> {
-        let slot = self.slots.get_mut(t.idx as usize)?;
-        if slot.gen != t.gen {
+        let slot = self.slot_mut(t.idx())?;
+        if slot.gen != t.gen() {
             return None;
         }
         slot.val.as_mut()
@@ -119,28 +161,26 @@ impl<T> Slab<T> {
 
     /// Takes the value out and retires the token.
     pub fn remove(&mut self, t: Token) -> Option<T> {
-        let slot = self.slots.get_mut(t.idx as usize)?;
-        if slot.gen != t.gen || slot.val.is_none() {
+        let slot = self.slot_mut(t.idx())?;
+        if slot.gen != t.gen() || slot.val.is_none() {
             return None;
         }
         let v = slot.val.take();
         slot.gen = slot.gen.wrapping_add(1).max(1);
-        self.free.push(t.idx);
+        self.free.push(t.idx());
         self.len -= 1;
         v
     }
 
     /// Every live (token, value) pair, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Token, &T)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.val.as_ref().map(|v| (Token { idx: i as u32, gen: s.gen }, v))
-        })
+        self.pages.iter().flatten().enumerate().filter_map(|(i, s)| s.val.as_ref().map(|v| (Token::new(i as u32, s.gen), v)))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Token, &mut T)> {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+        self.pages.iter_mut().flatten().enumerate().filter_map(|(i, s)| {
             let gen = s.gen;
-            s.val.as_mut().map(move |v| (Token { idx: i as u32, gen }, v))
+            s.val.as_mut().map(move |v| (Token::new(i as u32, gen), v))
         })
     }
 
@@ -184,6 +224,7 @@ mod tests {
         let mut s = Slab::new();
         s.insert(1);
         let forged = Token::from_usize((99usize << 32) | 5).unwrap();
+        assert_eq!(std::mem::size_of::<Option<Token>>(), 8);
         assert_eq!(s.get(forged), None);
     }
 }

@@ -667,7 +667,7 @@ mod tests {
         egc.ao_abortable_register(ao, Box::new(move |egc, rc| egc.ao_complete(ao, rc))).unwrap();
         egc.ev_child_fork(ao, sh("sleep 10"), Box::new(|_, _, _, _| panic!("killed: no callback"))).unwrap();
         egc.ao_inprogress(ao);
-        assert_eq!(egc.ao_abort(AbortKey::Event(3)), 0);
+        assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
         run_until(&mut egc, |e| e.children.is_empty());
         assert_eq!(completion(&mut egc, 3), Some(ERROR_ABORTED));
     }

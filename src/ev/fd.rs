@@ -16,7 +16,6 @@
 
 use crate::ao::AoId;
 use crate::egc::Egc;
-use crate::poller::Owner;
 use crate::rc::{Rc, ERROR_INVAL};
 use crate::sys::{self, PollFd};
 use crate::token::{Slab, Token};
@@ -26,20 +25,45 @@ pub type EvFd = Token;
 /// `(egc, ev, fd, events, revents)`.
 pub type FdCallback = Box<dyn FnMut(&mut Egc<'_>, EvFd, i32, i16, i16) + Send>;
 
+/// A plain function with a data word: `(egc, ev, fd, events, revents,
+/// data)`. The shape of a C callback with its user pointer, and no
+/// allocation per registration.
+pub type FdFn = fn(&mut Egc<'_>, EvFd, i32, i16, i16, u64);
+
+/// What runs when a registration's fd is ready.
+pub enum FdHandler {
+    Closure(FdCallback),
+    Fn(FdFn, u64),
+}
+
 pub struct FdEntry {
     pub fd: i32,
     pub events: i16,
+    /// Index in the registry's dense poll set (`NOT_DENSE` if events are 0).
+    dense: u32,
     /// `None` only while the callback is running.
-    cb: Option<FdCallback>,
+    cb: Option<FdHandler>,
     /// The application's registration value (hooks only).
     pub for_app: usize,
     pub owner: Option<AoId>,
 }
 
+pub use super::fdindex::FdRegs;
+use super::fdindex::FdIndex;
+
 #[derive(Default)]
 pub struct FdRegistry {
     slab: Slab<FdEntry>,
+    /// fd number -> its live registrations (dispatch by fd).
+    by_fd: FdIndex,
+    /// One `pollfd` per registration with non-zero events, kept dense
+    /// (swap-remove), so making a poll set is one copy.
+    dense: Vec<PollFd>,
+    /// The registration behind each `dense` entry.
+    dense_owner: Vec<EvFd>,
 }
+
+const NOT_DENSE: u32 = u32::MAX;
 
 impl FdRegistry {
     pub fn len(&self) -> usize {
@@ -55,22 +79,59 @@ impl FdRegistry {
     }
 
     /// Appends one `pollfd` per live registration with non-zero events.
-    pub fn fill_set(&self, fds: &mut Vec<PollFd>, owners: &mut Vec<Owner>) {
-        for (tok, e) in self.slab.iter() {
-            if e.events != 0 {
-                fds.push(sys::pollfd(e.fd, e.events));
-                owners.push(Owner::Fd(tok));
+    pub fn fill_set(&self, fds: &mut Vec<PollFd>) {
+        fds.extend_from_slice(&self.dense);
+    }
+
+    /// How many entries `fill_set` adds (registrations with events).
+    pub fn set_len(&self) -> usize {
+        self.dense.len()
+    }
+
+    /// Writes the poll set into `out` (exactly `set_len()` long).
+    pub fn fill_into(&self, out: &mut [PollFd]) {
+        out.copy_from_slice(&self.dense);
+    }
+
+    fn dense_add(&mut self, ev: EvFd, fd: i32, events: i16) {
+        let idx = u32::try_from(self.dense.len()).expect("fewer than 2^32 registrations");
+        self.dense.push(sys::pollfd(fd, events));
+        self.dense_owner.push(ev);
+        if let Some(e) = self.slab.get_mut(ev) {
+            e.dense = idx;
+        }
+    }
+
+    fn dense_remove(&mut self, idx: u32) {
+        let i = idx as usize;
+        self.dense.swap_remove(i);
+        self.dense_owner.swap_remove(i);
+        if let Some(&moved) = self.dense_owner.get(i) {
+            if let Some(e) = self.slab.get_mut(moved) {
+                e.dense = idx;
             }
         }
     }
 
-    /// How many entries `fill_set` would add.
-    pub fn set_len(&self) -> usize {
-        self.slab.iter().filter(|(_, e)| e.events != 0).count()
-    }
-
     pub fn tokens(&self) -> Vec<EvFd> {
         self.slab.tokens()
+    }
+
+    /// Every fd with at least one registration.
+    pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.by_fd.fds()
+    }
+
+    /// The registrations of `fd`.
+    pub fn regs_for(&self, fd: i32) -> Option<&FdRegs> {
+        self.by_fd.get(fd)
+    }
+
+    /// The union of the events the registrations of `fd` ask for.
+    pub fn union_events(&self, fd: i32) -> i16 {
+        self.by_fd.get(fd).map_or(0, |r| {
+            r.iter().filter_map(|&t| self.slab.get(t)).fold(0, |acc, e| acc | e.events)
+        })
     }
 }
 
@@ -84,11 +145,26 @@ impl Egc<'_> {
         events: i16,
         cb: FdCallback,
     ) -> Result<EvFd, Rc> {
+        self.ev_fd_register_handler(owner, fd, events, FdHandler::Closure(cb))
+    }
+
+    /// Like `ev_fd_register`, calling `f(.., data)`.
+    pub fn ev_fd_register_fn(&mut self, owner: Option<AoId>, fd: i32, events: i16, f: FdFn, data: u64) -> Result<EvFd, Rc> {
+        self.ev_fd_register_handler(owner, fd, events, FdHandler::Fn(f, data))
+    }
+
+    fn ev_fd_register_handler(
+        &mut self,
+        owner: Option<AoId>,
+        fd: i32,
+        events: i16,
+        cb: FdHandler,
+    ) -> Result<EvFd, Rc> {
         if fd < 0 {
             crate::xl_log!(self.ctx, Error, "ev_fd register: fd {fd} is negative");
             return Err(ERROR_INVAL);
         }
-        let ev = self.st().fds.slab.insert(FdEntry { fd, events, cb: Some(cb), for_app: 0, owner });
+        let ev = self.st().fds.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, cb: Some(cb), for_app: 0, owner });
         if let Err(rc) = self.hook_fd_register(ev, fd, events) {
             self.st().fds.slab.remove(ev);
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} register fd={fd}: application's fd_register hook failed (rc={rc})");
@@ -98,7 +174,13 @@ impl Egc<'_> {
         if let Some(ao) = owner {
             self.ao_own(ao, crate::ao::Owned::Fd(ev));
         }
-        self.st().pollers.note_osevent_added();
+        let st = self.st();
+        if events != 0 {
+            st.fds.dense_add(ev, fd, events);
+        }
+        st.fds.by_fd.add(fd, ev);
+        st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
+        st.pollers.note_osevent_added();
         Ok(ev)
     }
 
@@ -111,10 +193,24 @@ impl Egc<'_> {
         };
         let (fd, old) = (e.fd, e.events);
         self.hook_fd_modify(ev, fd, events)?;
-        self.st().fds.slab.get_mut(ev).expect("still registered").events = events;
+        let reg = &mut self.st().fds;
+        let e = reg.slab.get_mut(ev).expect("still registered");
+        e.events = events;
+        let idx = e.dense;
+        match (idx == NOT_DENSE, events != 0) {
+            (true, true) => reg.dense_add(ev, fd, events),
+            (false, false) => {
+                reg.slab.get_mut(ev).expect("still registered").dense = NOT_DENSE;
+                reg.dense_remove(idx);
+            }
+            (false, true) => reg.dense[idx as usize].events = events,
+            (true, false) => {}
+        }
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
+        let st = self.st();
+        st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
         if events & !old != 0 {
-            self.st().pollers.note_osevent_added();
+            st.pollers.note_osevent_added();
         }
         Ok(())
     }
@@ -126,7 +222,13 @@ impl Egc<'_> {
         };
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} deregister fd={}", e.fd);
         self.hook_fd_deregister(e.fd, e.for_app);
-        self.st().pollers.note_fd_deregistered();
+        let st = self.st();
+        if e.dense != NOT_DENSE {
+            st.fds.dense_remove(e.dense);
+        }
+        let last = st.fds.by_fd.remove(e.fd, ev);
+        st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len(), last);
+        st.pollers.note_fd_deregistered();
     }
 
     pub fn ev_fd_isregistered(&self, ev: EvFd) -> bool {
@@ -141,32 +243,37 @@ impl Egc<'_> {
 
     /// Something was seen on `fd` for registration `ev` (by a poller or the
     /// application's `occurred_fd`). Re-checks, then runs the callback.
-    /// Stale tokens and mismatched fds are ignored.
-    pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) {
+    /// Stale tokens and mismatched fds are ignored. Returns whether the
+    /// callback ran.
+    pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) -> bool {
         let Some(e) = self.fds.slab.get(ev) else {
             crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: stale (no longer registered), ignored");
-            return;
+            return false;
         };
         if e.fd != fd || e.cb.is_none() {
             crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: not this registration's fd ({}), ignored", e.fd);
-            return;
+            return false;
         }
         let events = e.events;
         let revents = sys::poll::recheck(fd, events);
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} occurs fd={fd} events={events:#x} revents_hint={revents_hint:#x} revents_now={revents:#x}");
         if revents == 0 {
-            return;
+            return false;
         }
         if revents & sys::POLLNVAL != 0 {
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
         }
         let mut cb = self.st().fds.slab.get_mut(ev).and_then(|e| e.cb.take()).expect("checked above");
-        cb(self, ev, fd, events, revents);
+        match &mut cb {
+            FdHandler::Closure(f) => f(self, ev, fd, events, revents),
+            FdHandler::Fn(f, data) => f(self, ev, fd, events, revents, *data),
+        }
         if let Some(e) = self.st().fds.slab.get_mut(ev) {
             if e.cb.is_none() {
                 e.cb = Some(cb);
             }
         }
+        true
     }
 }
 
@@ -242,6 +349,51 @@ mod tests {
         egc.fd_occurs(ev, r.as_raw_fd(), POLLIN);
         assert!(!egc.ev_fd_isregistered(ev));
         assert!(egc.fds.is_empty());
+    }
+
+    /// The dense poll set always holds exactly one entry per registration
+    /// with events, whatever order registrations come and go in.
+    #[test]
+    fn dense_poll_set_matches_live_registrations_after_churn() {
+        let ctx = testutil::ctx();
+        let pipes: Vec<_> = (0..8).map(|_| testutil::pipe()).collect();
+        let mut egc = Egc::new(&ctx, "test");
+        let mut live = Vec::new();
+        let mut x: u32 = 12345;
+        for step in 0..2000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let r = (x >> 16) as usize;
+            match r % 3 {
+                0 | 1 if live.len() < 40 => {
+                    let fd = pipes[r % pipes.len()].0.as_raw_fd();
+                    let events = [0, POLLIN, crate::sys::POLLOUT][r % 3];
+                    live.push(egc.ev_fd_register(None, fd, events, Box::new(|_, _, _, _, _| {})).unwrap());
+                }
+                0 | 1 => {}
+                _ if !live.is_empty() => {
+                    let ev = live.swap_remove(r % live.len());
+                    if step % 2 == 0 {
+                        egc.ev_fd_deregister(ev);
+                    } else {
+                        egc.ev_fd_modify(ev, if r % 4 == 0 { 0 } else { POLLIN }).unwrap();
+                        live.push(ev);
+                    }
+                }
+                _ => {}
+            }
+            let mut set = Vec::new();
+            egc.fds.fill_set(&mut set);
+            let mut want: Vec<(i32, i16)> = live
+                .iter()
+                .filter_map(|&t| egc.fds.get(t))
+                .filter(|e| e.events != 0)
+                .map(|e| (e.fd, e.events))
+                .collect();
+            let mut got: Vec<(i32, i16)> = set.iter().map(|p| (p.fd, p.events)).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "after step {step}");
+        }
     }
 
     #[test]

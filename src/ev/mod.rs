@@ -18,4 +18,5 @@
 
 pub mod child;
 pub mod fd;
+pub mod fdindex;
 pub mod time;

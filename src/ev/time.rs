@@ -80,6 +80,12 @@ impl TimeRegistry {
         self.slab.tokens()
     }
 
+    /// True if some timeout has a deadline (an osevent: one that hooks
+    /// would mirror). Infinite timeouts are not osevents.
+    pub fn has_finite(&self) -> bool {
+        self.slab.iter().any(|(_, e)| e.deadline.is_some())
+    }
+
     pub fn get(&self, ev: EvTime) -> Option<&TimeEntry> {
         self.slab.get(ev)
     }

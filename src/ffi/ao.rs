@@ -17,12 +17,12 @@ use crate::event::Event;
 pub unsafe fn abort_key(how: *const libxl_asyncop_how) -> AbortKey {
     // SAFETY: by contract.
     match unsafe { how.as_ref() } {
-        None => AbortKey::Sync,
+        None => AbortKey::SYNC,
         Some(h) => match h.callback {
             // SAFETY: both union members are plain data; any bits are valid.
-            Some(cb) => AbortKey::Callback(cb as usize, unsafe { h.u.for_callback } as usize),
+            Some(cb) => AbortKey::callback(cb as usize, unsafe { h.u.for_callback } as usize),
             // SAFETY: as above.
-            None => AbortKey::Event(unsafe { h.u.for_event }),
+            None => AbortKey::event(unsafe { h.u.for_event }),
         },
     }
 }

@@ -1,18 +1,48 @@
 //! The log sink over a `xentoollog_logger *`.
+//!
+//! Messages are formatted into a per-thread buffer (no allocation once it
+//! has grown) and handed to the logger's `vmessage` by a small C shim. When
+//! the logger is this project's own stdio logger, libxentoollog can tell
+//! us its current minimum level (`xtl__rs_wants_level`, looked up at run
+//! time), and messages it would drop are not formatted at all; with any
+//! other logger (an application's own, or Debian's libxentoollog) every
+//! message is delivered, as libxl does.
 
-use std::ffi::{c_char, c_int, CString};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void};
+use std::io::Write;
 
 use super::types::xentoollog_logger;
 use super::SendPtr;
-use crate::log::{Level, Logger, Sink};
+use crate::log::{Level, Logger, Probe, Sink};
 
 extern "C" {
     fn libxl__rs_log(lg: *mut xentoollog_logger, level: c_int, errnoval: c_int, msg: *const c_char);
 }
 
-/// A logger writing to `lg` (none if `lg` is NULL). The minimum level comes
-/// from `LIBXL_LOG_MIN_LEVEL` (a number, xentoollog's levels; default 1,
-/// everything, as libxl does): below it nothing is even formatted.
+type WantsLevel = unsafe extern "C" fn(lg: *mut xentoollog_logger, level: c_int) -> c_int;
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `xtl__rs_wants_level` from our libxentoollog, if it is loaded.
+fn wants_level_fn() -> Option<WantsLevel> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name has no
+    // preconditions; a non-NULL result is the address of that function,
+    // whose C signature is `WantsLevel`.
+    unsafe {
+        let p: *mut c_void = libc::dlsym(libc::RTLD_DEFAULT, c"xtl__rs_wants_level".as_ptr());
+        if p.is_null() {
+            None
+        } else {
+            Some(std::mem::transmute::<*mut c_void, WantsLevel>(p))
+        }
+    }
+}
+
+/// A logger writing to `lg` (none if `lg` is NULL). `LIBXL_LOG_MIN_LEVEL`
+/// (a xentoollog level number) additionally skips everything below it.
 pub fn logger_for(lg: *mut xentoollog_logger) -> Logger {
     let min = std::env::var("LIBXL_LOG_MIN_LEVEL")
         .ok()
@@ -22,14 +52,29 @@ pub fn logger_for(lg: *mut xentoollog_logger) -> Logger {
         return Logger::new(None, Level::Critical);
     }
     let lg = SendPtr(lg);
-    let sink: Sink = Box::new(move |level, errnoval, msg| {
-        let c = CString::new(msg.replace('\0', "\\0")).expect("NULs were replaced");
-        // SAFETY: `lg` is the logger the application passed to
-        // libxl_ctx_alloc, which must outlive the ctx; `c` is a valid
-        // NUL-terminated string for the duration of the call.
-        unsafe { libxl__rs_log(lg.get(), level as c_int, errnoval, c.as_ptr()) }
+    let sink: Sink = Box::new(move |level, errnoval, args| {
+        BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            b.clear();
+            let _ = b.write_fmt(args);
+            for c in b.iter_mut() {
+                if *c == 0 {
+                    *c = b'?';
+                }
+            }
+            b.push(0);
+            // SAFETY: `lg` is the logger the application passed to
+            // libxl_ctx_alloc, which must outlive the ctx; the buffer is
+            // NUL-terminated and lives for the duration of the call.
+            unsafe { libxl__rs_log(lg.get(), level as c_int, errnoval, b.as_ptr().cast()) }
+        })
     });
-    Logger::new(Some(sink), min)
+    let probe: Option<Probe> = wants_level_fn().map(|f| -> Probe {
+        // SAFETY: `f` is libxentoollog's query, given the application's
+        // live logger and a level number.
+        Box::new(move |level| unsafe { f(lg.get(), level as c_int) != 0 })
+    });
+    Logger::new(Some(sink), min).with_probe(probe)
 }
 
 fn level_from_i32(v: i32) -> Level {

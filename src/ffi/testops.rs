@@ -1,5 +1,6 @@
 //! The test operations' C entry points: `libxl_test_fdevent`,
-//! `libxl_test_timedereg` (Xen's), `libxl_test_progress` and
+//! `libxl_test_timedereg` (Xen's), `libxl_test_progress`,
+//! `libxl_test_fdmodify`, `libxl_test_fdchain`, `libxl_test_timeout` and
 //! `libxl_test_childproc` (ours).
 
 use std::ffi::{c_char, c_int, c_short, CStr};
@@ -9,6 +10,7 @@ use super::boundary::ffi_entry;
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use super::SendPtr;
 use crate::check_arg;
+use crate::egc::Egc;
 use crate::sys;
 use crate::sys::process::ExecPlan;
 use crate::testops;
@@ -35,13 +37,42 @@ pub unsafe extern "C" fn libxl_test_fdevent(
     const ENTRY: &str = "libxl_test_fdevent";
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, fd >= 0, ENTRY, "fd", format!("{fd} is negative"));
-            check_arg!(egc, sys::poll::fd_is_open(fd), ENTRY, "fd", format!("{fd} is not an open file descriptor"));
-            check_arg!(egc, events & !KNOWN_EVENTS == 0, ENTRY, "events", format!("{events:#x} has unknown poll bits"));
-            testops::fdevent::test_fdevent(egc, fd, events, ao_how(ctx, ao_how_c))
+        ffi_entry(ENTRY, ctx, |egc| match check_fd_args(egc, ENTRY, fd, &[("events", events)]) {
+            0 => testops::fdevent::test_fdevent(egc, fd, events, ao_how(ctx, ao_how_c)),
+            rc => rc,
         })
     }
+}
+
+/// # Safety
+/// `ctx` live; `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_fdmodify(
+    ctx: *mut libxl_ctx,
+    fd: c_int,
+    events1: c_short,
+    events2: c_short,
+    ao_how_c: *const libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_fdmodify";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| match check_fd_args(egc, ENTRY, fd, &[("events1", events1), ("events2", events2)]) {
+            0 => testops::fdmodify::test_fdmodify(egc, fd, events1, events2, ao_how(ctx, ao_how_c)),
+            rc => rc,
+        })
+    }
+}
+
+/// The checks every fd test operation makes: `fd` open, only known poll
+/// bits in each named events argument. `ERROR_INVAL` (logged) or 0.
+fn check_fd_args(egc: &mut Egc<'_>, entry: &str, fd: c_int, events: &[(&str, c_short)]) -> c_int {
+    check_arg!(egc, fd >= 0, entry, "fd", format!("{fd} is negative"));
+    check_arg!(egc, sys::poll::fd_is_open(fd), entry, "fd", format!("{fd} is not an open file descriptor"));
+    for &(name, ev) in events {
+        check_arg!(egc, ev & !KNOWN_EVENTS == 0, entry, name, format!("{ev:#x} has unknown poll bits"));
+    }
+    0
 }
 
 /// # Safety
@@ -72,6 +103,45 @@ pub unsafe extern "C" fn libxl_test_progress(
             check_arg!(egc, interval_ms >= 0, ENTRY, "interval_ms", format!("{interval_ms} is negative"));
             let aop = aop_how(ctx, aop_how_c);
             testops::progress::test_progress(egc, count as u32, interval_ms, aop, ao_how(ctx, ao_how_c))
+        })
+    }
+}
+
+/// # Safety
+/// `ctx` live; `fds` valid for `nfds` reads; `ao_how` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_fdchain(
+    ctx: *mut libxl_ctx,
+    fds: *const c_int,
+    nfds: c_int,
+    ao_how_c: *mut libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_fdchain";
+    // SAFETY: forwarded from this function's contract; `fds` is read only
+    // after the NULL and count checks.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, !fds.is_null(), ENTRY, "fds", "NULL");
+            check_arg!(egc, nfds >= 1, ENTRY, "nfds", format!("{nfds} is less than 1"));
+            let v = std::slice::from_raw_parts(fds, nfds as usize).to_vec();
+            if let Some(bad) = v.iter().find(|&&fd| !sys::poll::fd_is_open(fd)) {
+                check_arg!(egc, false, ENTRY, "fds", format!("contains {bad}, not an open file descriptor"));
+            }
+            testops::fdchain::test_fdchain(egc, v, ao_how(ctx, ao_how_c))
+        })
+    }
+}
+
+/// # Safety
+/// `ctx` live; `ao_how` NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_timeout(ctx: *mut libxl_ctx, ms: c_int, ao_how_c: *const libxl_asyncop_how) -> c_int {
+    const ENTRY: &str = "libxl_test_timeout";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, ms >= 0, ENTRY, "ms", format!("{ms} is negative"));
+            testops::timeout::test_timeout(egc, ms, ao_how(ctx, ao_how_c))
         })
     }
 }

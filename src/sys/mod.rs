@@ -9,6 +9,7 @@
 //!   re-check of one fd, and a check that an fd number is open;
 //! * [`clock`]: the monotonic clock our deadlines use, the wall clock the
 //!   application speaks (`struct timeval`), and conversion between them;
+//! * [`epoll`]: the instance each of the library's own pollers sleeps on;
 //! * [`process`]: starting a child (fork or the application's
 //!   `fork_replacement`, a start handshake, then exec or an
 //!   async-signal-safe closure), `waitpid` without blocking, `kill`;
@@ -24,11 +25,16 @@
 //! a freshly forked child, which only compare `errno` with `EINTR` in
 //! place (async-signal-safe code builds no `io::Error`).
 //!
-//! The backend is plain `poll(2)` everywhere; the choice is made here so a
-//! later epoll backend only changes this module.
+//! The sleep backend of the library's own pollers is chosen in one place,
+//! [`backend`]: by default `Auto` (plain `poll(2)` while few fds are
+//! registered, epoll beyond [`EPOLL_MIN_FDS`]); `LIBXL_POLL_BACKEND=poll`
+//! or `=epoll` forces one path (a test aid, so both stay tested). The
+//! application poller (`libxl_osevent_beforepoll`) always hands out a
+//! `pollfd` array.
 
 pub mod atfork;
 pub mod clock;
+pub mod epoll;
 pub mod poll;
 pub mod process;
 pub mod sigchld;
@@ -71,6 +77,40 @@ impl IsMinusOne for i32 {
 impl IsMinusOne for isize {
     fn is_minus_one(self) -> bool {
         self == -1
+    }
+}
+
+/// How the library's own pollers sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// poll(2) up to `EPOLL_MIN_FDS` registered fds, epoll beyond.
+    Auto,
+    Epoll,
+    Poll,
+}
+
+/// Below this many registered fds a fresh `poll` set is cheaper than
+/// keeping an epoll instance in step (two `epoll_ctl` calls per
+/// short-lived registration cost more than scanning a few fds).
+pub const EPOLL_MIN_FDS: usize = 32;
+
+/// The backend for a new ctx (see the module comment).
+pub fn backend() -> Backend {
+    match std::env::var_os("LIBXL_POLL_BACKEND") {
+        Some(v) if v == "poll" => Backend::Poll,
+        Some(v) if v == "epoll" => Backend::Epoll,
+        _ => Backend::Auto,
+    }
+}
+
+impl Backend {
+    /// Whether a poller should sleep on epoll with `nfds` fds registered.
+    pub fn use_epoll(self, nfds: usize) -> bool {
+        match self {
+            Backend::Auto => nfds >= EPOLL_MIN_FDS,
+            Backend::Epoll => true,
+            Backend::Poll => false,
+        }
     }
 }
 

@@ -5,6 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod childproc;
+pub mod fdchain;
 pub mod fdevent;
+pub mod fdmodify;
 pub mod progress;
 pub mod timedereg;
+pub mod timeout;

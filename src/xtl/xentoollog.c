@@ -263,3 +263,16 @@ void xtl_stdiostream_adjust_flags(xentoollog_logger_stdiostream *s,
 {
     s->flags = (s->flags & ~clear_flags) | set_flags;
 }
+
+/*
+ * Not part of Xen's API: lets libxenlight skip formatting a message that
+ * this library's stdio logger would drop anyway. Returns 0 only when
+ * `logger` is one of our stdio loggers and `level` is below its current
+ * minimum; any other logger (an application's own) gets every message.
+ */
+int xtl__rs_wants_level(struct xentoollog_logger *logger, xentoollog_level level)
+{
+    if (logger && logger->vmessage == stdiostream_vmessage)
+        return level >= ((xentoollog_logger_stdiostream *)logger)->min_level;
+    return 1;
+}

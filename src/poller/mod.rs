@@ -13,9 +13,11 @@
 //! * registering an fd, widening its events or registering a timeout marks
 //!   every active poller `osevents_added` (its set is now stale);
 //! * every `Egc` passes the baton when it is disposed of (`Drop`), after any
-//!   poller it used was put back: if the application poller is stale it is
-//!   woken; if no active internal poller is up to date, one stale one is
-//!   woken (and counts as up to date: it will rebuild its set);
+//!   poller it used was put back: if the application poller is stale and
+//!   *armed* (the application called beforepoll and not yet afterpoll, so
+//!   it may be asleep on that set) it is woken; if no active internal poller
+//!   is up to date, one stale one is woken (and counts as up to date: it
+//!   will rebuild its set);
 //! * making a set clears the poller's `osevents_added`.
 //!   Because only code holding an `Egc` can add osevents, and every `Egc` is
 //!   dropped before its thread leaves the library, the property holds on
@@ -32,23 +34,46 @@
 
 use std::io;
 
+pub mod mirror;
+
 use crate::egc::Egc;
-use crate::ev::fd::EvFd;
 use crate::rc::{Rc, ERROR_FAIL};
 use crate::sys::{self, wakeup::Wakeup, PollFd};
 use crate::token::{Slab, Token};
 
 pub type PollerId = Token;
 
-/// What one entry of a poll set stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner {
-    Wakeup,
-    Fd(EvFd),
+/// How a poller is woken. The library uses [`Wakeup`] (a pipe); the baton
+/// model check (`tests/baton_model.rs`) runs this same code with a wake
+/// mechanism that does nothing, since `pipe_nonempty` already records
+/// whether a poller has been woken.
+pub trait WakeFd: Sized {
+    fn open() -> io::Result<Self>;
+    fn wake(&self) -> io::Result<()>;
+    fn drain(&self) -> io::Result<()>;
+    fn read_fd(&self) -> i32;
 }
 
-pub struct Poller {
-    wakeup: Wakeup,
+impl WakeFd for Wakeup {
+    fn open() -> io::Result<Self> {
+        Wakeup::new()
+    }
+    fn wake(&self) -> io::Result<()> {
+        Wakeup::wake(self)
+    }
+    fn drain(&self) -> io::Result<()> {
+        Wakeup::drain(self)
+    }
+    fn read_fd(&self) -> i32 {
+        Wakeup::read_fd(self)
+    }
+}
+
+pub struct Poller<W = Wakeup> {
+    wakeup: W,
+    /// The epoll mirror this poller sleeps on (internal pollers, made on
+    /// first use; see [`mirror`]).
+    pub mirror: Option<Box<mirror::Mirror>>,
     /// A wake byte is (believed to be) in the pipe.
     pipe_nonempty: bool,
     /// Osevents were added since this poller's set was made.
@@ -59,39 +84,63 @@ pub struct Poller {
     active: bool,
     /// The thread using it waits for events (`libxl_event_wait`).
     pub wants_events: bool,
-    /// The set last made for this poller (internal pollers sleep on it).
+    /// The set last made for this poller (poll backend).
     pub fds: Vec<PollFd>,
-    pub owners: Vec<Owner>,
 }
 
-impl Poller {
-    fn new() -> io::Result<Poller> {
+impl<W: Clone> Clone for Poller<W> {
+    /// Clones the flags and sets (for the model check); the epoll mirror,
+    /// an OS object, is not cloned.
+    fn clone(&self) -> Self {
+        Poller {
+            wakeup: self.wakeup.clone(),
+            mirror: None,
+            pipe_nonempty: self.pipe_nonempty,
+            osevents_added: self.osevents_added,
+            fds_deregistered: self.fds_deregistered,
+            active: self.active,
+            wants_events: self.wants_events,
+            fds: self.fds.clone(),
+        }
+    }
+}
+
+impl<W: WakeFd> Poller<W> {
+    fn new() -> io::Result<Poller<W>> {
         Ok(Poller {
-            wakeup: Wakeup::new()?,
+            mirror: None,
+            wakeup: W::open()?,
             pipe_nonempty: false,
             osevents_added: false,
             fds_deregistered: false,
             active: false,
             wants_events: false,
             fds: Vec::new(),
-            owners: Vec::new(),
         })
     }
 }
 
-#[derive(Default)]
-pub struct Pollers {
-    slab: Slab<Poller>,
+#[derive(Clone)]
+pub struct Pollers<W = Wakeup> {
+    slab: Slab<Poller<W>>,
     idle: Vec<PollerId>,
     /// Active pollers in activation order; the application poller first.
     active: Vec<PollerId>,
     app: Option<PollerId>,
-    /// The application is inside `libxl_osevent_afterpoll` (so an event
-    /// queued now need not wake its poll: it will check events next).
-    pub app_in_afterpoll: bool,
+    /// The application holds a set from `libxl_osevent_beforepoll` and has
+    /// not yet called `libxl_osevent_afterpoll`: it may be sleeping on it.
+    /// Outside that window it is not sleeping on any set of ours (its next
+    /// beforepoll makes a fresh one), so it needs no wakeups.
+    pub app_armed: bool,
 }
 
-impl Pollers {
+impl<W> Default for Pollers<W> {
+    fn default() -> Self {
+        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_armed: false }
+    }
+}
+
+impl<W: WakeFd> Pollers<W> {
     pub fn init_app(&mut self) -> io::Result<()> {
         let id = self.get()?;
         self.app = Some(id);
@@ -129,11 +178,11 @@ impl Pollers {
         }
     }
 
-    pub fn get_mut(&mut self, id: PollerId) -> &mut Poller {
+    pub fn get_mut(&mut self, id: PollerId) -> &mut Poller<W> {
         self.slab.get_mut(id).expect("live poller")
     }
 
-    pub fn get_ref(&self, id: PollerId) -> &Poller {
+    pub fn get_ref(&self, id: PollerId) -> &Poller<W> {
         self.slab.get(id).expect("live poller")
     }
 
@@ -167,6 +216,16 @@ impl Pollers {
         }
     }
 
+    /// `fd`'s registrations changed (`gone`: none are left): every epoll
+    /// mirror must look again before its poller next sleeps.
+    pub fn note_fd_changed(&mut self, fd: i32, registry_len: usize, gone: bool) {
+        for (_, p) in self.slab.iter_mut() {
+            if let Some(m) = p.mirror.as_mut() {
+                m.note_changed(fd, registry_len, gone);
+            }
+        }
+    }
+
     /// An fd was deregistered: sets made before now may contain it.
     pub fn note_fd_deregistered(&mut self) {
         for &id in &self.active {
@@ -186,14 +245,33 @@ impl Pollers {
         Ok(())
     }
 
-    /// The baton decision (see the module comment). Returns the pollers
-    /// to wake; clears their `osevents_added`.
+    /// Poller `id` has just made a fresh set: it is up to date.
+    pub fn set_made(&mut self, id: PollerId) {
+        let p = self.get_mut(id);
+        p.osevents_added = false;
+        p.fds_deregistered = false;
+    }
+
+    /// Passes the baton (see the module comment): wakes the application
+    /// poller if it is stale, and one stale internal poller if no internal
+    /// poller is up to date. Called, lock held, by every `Egc` on its way
+    /// out, after any poller it used was put back.
+    pub fn baton_pass(&mut self) -> io::Result<()> {
+        for id in self.baton_victims() {
+            self.wake(id)?;
+        }
+        Ok(())
+    }
+
+    /// The baton decision. Returns the pollers to wake; clears their
+    /// `osevents_added`.
     fn baton_victims(&mut self) -> Vec<PollerId> {
         let mut wake = Vec::new();
         let app = self.app;
+        let armed = self.app_armed;
         if let Some(app) = app {
             let p = self.get_mut(app);
-            if p.osevents_added {
+            if p.osevents_added && armed {
                 p.osevents_added = false;
                 wake.push(app);
             }
@@ -224,6 +302,16 @@ impl Pollers {
     pub fn total(&self) -> usize {
         self.slab.len()
     }
+
+    /// Active pollers, the application poller first.
+    pub fn active_ids(&self) -> &[PollerId] {
+        &self.active
+    }
+
+    /// True if a wake is pending for poller `id` (its pipe holds a byte).
+    pub fn is_woken(&self, id: PollerId) -> bool {
+        self.get_ref(id).pipe_nonempty
+    }
 }
 
 /// Milliseconds from `now` to `deadline`, as poll(2) wants them: 0 if past,
@@ -242,11 +330,8 @@ impl Egc<'_> {
         if self.ctx.no_baton {
             return;
         }
-        let victims = self.st().pollers.baton_victims();
-        for id in victims {
-            if let Err(e) = self.st().pollers.wake(id) {
-                self.disaster("cannot write a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
-            }
+        if let Err(e) = self.st().pollers.baton_pass() {
+            self.disaster("cannot write a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
         }
     }
 
@@ -258,61 +343,145 @@ impl Egc<'_> {
         let (fds_reg, pollers) = (&st.fds, &mut st.pollers);
         let p = pollers.get_mut(pid);
         p.fds.clear();
-        p.owners.clear();
-        fds_reg.fill_set(&mut p.fds, &mut p.owners);
+        fds_reg.fill_set(&mut p.fds);
         p.fds.push(sys::pollfd(wake_fd, sys::POLLIN));
-        p.owners.push(Owner::Wakeup);
-        p.osevents_added = false;
-        p.fds_deregistered = false;
+        pollers.set_made(pid);
         match st.times.earliest() {
             Some(deadline) => timeout_ms(deadline, now),
             None => -1,
         }
     }
 
-    /// One turn of the library's own event loop on poller `pid`: make the
-    /// set, sleep (unlocked), dispatch what happened. `EINTR` is a turn in
-    /// which nothing happened.
+    /// One turn of the library's own event loop on poller `pid`: bring its
+    /// set up to date, sleep (unlocked), dispatch what happened. `EINTR` is
+    /// a turn in which nothing happened. Sleeps on the poller's epoll mirror
+    /// (O(ready) per wakeup), or on a freshly made `pollfd` set with the
+    /// poll backend or if the mirror cannot be made (out of fds).
     pub fn eventloop_iteration(&mut self, pid: PollerId) -> Result<(), Rc> {
+        if self.ctx.backend.use_epoll(self.fds.set_len()) {
+            match self.mirror_ready(pid) {
+                Ok(()) => return self.eventloop_iteration_epoll(pid),
+                Err(e) => crate::xl_log_errno!(self.ctx, Warn, e.raw_os_error().unwrap_or(0),
+                    "cannot make an epoll set for a poller; using poll() this time"),
+            }
+        }
         let timeout = self.make_set(pid, sys::clock::mono_ns());
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
-        let owners = std::mem::take(&mut p.owners);
         let r = self.unlocked(|| sys::poll::poll(&mut fds, timeout));
-        let result = match r {
-            Ok(_) => {
-                self.afterpoll_internal(pid, &fds, &owners, sys::clock::mono_ns());
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => {
-                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "poll failed");
-                Err(ERROR_FAIL)
-            }
-        };
-        let p = self.st().pollers.get_mut(pid);
-        p.fds = fds;
-        p.owners = owners;
+        let result = self.sleep_result(r.map(|_| ()));
+        if result.is_ok() {
+            self.afterpoll_internal(pid, &fds, sys::clock::mono_ns());
+        }
+        self.st().pollers.get_mut(pid).fds = fds;
         result
     }
 
-    /// Dispatches the results of a poll over a set made for poller `pid`:
-    /// fd callbacks (after a re-check), the wakeup pipe, then every timeout
-    /// whose deadline is at or before `now`.
-    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], owners: &[Owner], now: u64) {
-        for (pfd, owner) in fds.iter().zip(owners) {
-            if pfd.revents == 0 {
-                continue;
-            }
-            match *owner {
-                Owner::Wakeup => {
-                    if pfd.fd == self.pollers.wakeup_fd(pid) {
-                        if let Err(e) = self.st().pollers.drain(pid) {
-                            self.disaster("cannot read a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
-                        }
-                    }
+    /// Makes or updates poller `pid`'s epoll mirror.
+    pub(crate) fn mirror_ready(&mut self, pid: PollerId) -> io::Result<()> {
+        let st = self.st();
+        let wake_fd = st.pollers.wakeup_fd(pid);
+        let (fds, pollers) = (&st.fds, &mut st.pollers);
+        let p = pollers.get_mut(pid);
+        match p.mirror.as_mut() {
+            Some(m) => m.sync(fds),
+            None => p.mirror = Some(Box::new(mirror::Mirror::new(wake_fd, fds)?)),
+        }
+        Ok(())
+    }
+
+    fn eventloop_iteration_epoll(&mut self, pid: PollerId) -> Result<(), Rc> {
+        let now = sys::clock::mono_ns();
+        let st = self.st();
+        st.pollers.set_made(pid);
+        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
+        let m = st.pollers.get_mut(pid).mirror.as_mut().expect("mirror made above");
+        let ep = m.ep.clone();
+        let mut buf = std::mem::take(&mut m.buf);
+        let mut unpollable = m.unpollable.clone();
+        let mut ready = mirror::Ready::new();
+        let r = self.unlocked(|| mirror::sleep(&ep, &mut buf, &mut unpollable, timeout, &mut ready));
+        if let Some(m) = self.st().pollers.get_mut(pid).mirror.as_mut() {
+            m.buf = buf;
+        }
+        let result = self.sleep_result(r);
+        if result.is_ok() {
+            let (mut woke_for_fds, mut dispatched) = (false, false);
+            for &(data, revents) in &ready {
+                if data == mirror::WAKE {
+                    self.drain_wakeup(pid);
+                    continue;
                 }
-                Owner::Fd(ev) => self.fd_occurs(ev, pfd.fd, pfd.revents),
+                woke_for_fds = true;
+                dispatched |= self.dispatch_fd(data as i32, revents);
+            }
+            let st = self.st();
+            let (fds, pollers) = (&st.fds, &mut st.pollers);
+            if let Some(m) = pollers.get_mut(pid).mirror.as_mut() {
+                let before = m.rebuilds;
+                if let Err(e) = m.after_sleep(woke_for_fds, dispatched, fds) {
+                    crate::xl_log_errno!(self.ctx, Warn, e.raw_os_error().unwrap_or(0), "cannot rebuild a poller's epoll set");
+                } else if m.rebuilds != before {
+                    crate::xl_log!(self.ctx, Debug, "poller {pid}: epoll set rebuilt (wakeups for fds no longer registered)");
+                }
+            }
+            self.fire_due_timeouts(sys::clock::mono_ns());
+        }
+        result
+    }
+
+    /// Maps the result of a sleep: EINTR is an empty turn.
+    fn sleep_result(&mut self, r: io::Result<()>) -> Result<(), Rc> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => {
+                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "waiting for events failed");
+                Err(ERROR_FAIL)
+            }
+        }
+    }
+
+    fn drain_wakeup(&mut self, pid: PollerId) {
+        if let Err(e) = self.st().pollers.drain(pid) {
+            self.disaster("cannot read a poller's wakeup pipe", e.raw_os_error().unwrap_or(0));
+        }
+    }
+
+    /// Something happened on `fd`: every current registration of it gets
+    /// the chance to run (each re-checks first, so a stale or reused fd
+    /// number never produces a spurious callback).
+    /// Returns whether any callback ran.
+    fn dispatch_fd(&mut self, fd: i32, revents: i16) -> bool {
+        let Some(regs) = self.fds.regs_for(fd).cloned() else { return false };
+        let mut ran = false;
+        for &ev in regs.iter() {
+            ran |= self.fd_occurs(ev, fd, revents);
+        }
+        ran
+    }
+
+    /// Dispatches the results of a poll over a set made for poller `pid`:
+    /// fd callbacks by fd number (each fd once, however many entries it
+    /// had), the wakeup pipe, then every timeout due at or before `now`.
+    /// Entries whose fd has no registration any more (deregistered while the
+    /// set was out, e.g. POLLNVAL after a close) are skipped.
+    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], now: u64) {
+        let wake = self.pollers.wakeup_fd(pid);
+        let mut ready: Vec<(i32, i16)> = fds.iter().filter(|p| p.revents != 0).map(|p| (p.fd, p.revents)).collect();
+        ready.sort_unstable_by_key(|r| r.0);
+        let mut i = 0;
+        while i < ready.len() {
+            let (fd, mut revents) = ready[i];
+            while i + 1 < ready.len() && ready[i + 1].0 == fd {
+                i += 1;
+                revents |= ready[i].1;
+            }
+            i += 1;
+            if fd == wake {
+                self.drain_wakeup(pid);
+            } else {
+                self.dispatch_fd(fd, revents);
             }
         }
         self.fire_due_timeouts(now);
@@ -334,14 +503,20 @@ impl Egc<'_> {
     /// copies it into `space` if it fits, and clears that poller's stale
     /// mark (it now has an up-to-date set).
     pub fn app_beforepoll(&mut self, space: &mut [PollFd], now: u64) -> BeforePoll {
-        let app = self.pollers.app();
-        let timeout = self.make_set(app, now);
-        let p = self.st().pollers.get_mut(app);
-        let needed = p.fds.len();
+        let st = self.st();
+        let app = st.pollers.app();
+        let needed = st.fds.set_len() + 1;
         let fits = needed <= space.len();
+        let wake_fd = st.pollers.wakeup_fd(app);
         if fits {
-            space[..needed].copy_from_slice(&p.fds);
+            // Written straight into the application's array: the library's
+            // share of a beforepoll is one copy of the dense set.
+            st.fds.fill_into(&mut space[..needed - 1]);
+            space[needed - 1] = sys::pollfd(wake_fd, sys::POLLIN);
         }
+        st.pollers.set_made(app);
+        st.pollers.app_armed = true;
+        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
         BeforePoll { needed, timeout, fits }
     }
 
@@ -349,16 +524,8 @@ impl Egc<'_> {
     /// beforepoll, with revents filled in by poll) and due timeouts.
     pub fn app_afterpoll(&mut self, fds: &[PollFd], now: u64) {
         let app = self.pollers.app();
-        let p = self.st().pollers.get_mut(app);
-        let owners = std::mem::take(&mut p.owners);
-        let n = fds.len().min(owners.len());
-        self.st().pollers.app_in_afterpoll = true;
-        self.afterpoll_internal(app, &fds[..n], &owners[..n], now);
-        self.st().pollers.app_in_afterpoll = false;
-        let p = self.st().pollers.get_mut(app);
-        if p.owners.is_empty() {
-            p.owners = owners;
-        }
+        self.st().pollers.app_armed = false;
+        self.afterpoll_internal(app, fds, now);
     }
 }
 
@@ -381,6 +548,7 @@ mod tests {
             let mut egc = Egc::new(&ctx, "test");
             a = egc.st().pollers.get().unwrap();
             b = egc.st().pollers.get().unwrap();
+            egc.st().pollers.app_armed = true; // as after a beforepoll
         }
         let (r, _w) = testutil::pipe();
         let mut egc = Egc::new(&ctx, "test");
@@ -390,6 +558,26 @@ mod tests {
         let n = [a, b].iter().filter(|&&p| woken(&egc, p)).count();
         assert_eq!(n, 1, "exactly one stale sleeper is woken");
         assert!(woken(&egc, egc.pollers.app()), "the application poller is woken too");
+    }
+
+    /// Between afterpoll and the next beforepoll the application sleeps on
+    /// no set of ours; waking it then would only cost it a spurious round.
+    #[test]
+    fn app_poller_is_woken_only_while_it_holds_a_beforepoll_set() {
+        let ctx = testutil::ctx();
+        let (r, _w) = testutil::pipe();
+        let mut egc = Egc::new(&ctx, "test");
+        let app = egc.pollers.app();
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        assert!(!woken(&egc, app), "not armed: no wakeup");
+        let mut space = vec![sys::pollfd(-1, 0); 4];
+        egc.app_beforepoll(&mut space, sys::clock::mono_ns());
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLOUT, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        assert!(woken(&egc, app), "armed and stale: woken");
     }
 
     #[test]
