@@ -120,12 +120,34 @@ pub struct ChildState {
     hooks: Option<Arc<dyn ChildprocHooks>>,
     children: Slab<Child>,
     by_pid: HashMap<i32, EvChild>,
-    /// Made the first time SIGCHLD is needed; kept until `ctx_free`.
+    /// The self-pipe's registration with the handler, while SIGCHLD is ours.
+    sigchld: Option<sigchld::Slot>,
+    /// The ctx id this state is known by in the directory, once it is.
+    dir_id: Option<usize>,
+    /// Made the first time SIGCHLD is needed; kept until `ctx_free`. Never
+    /// closed while the handler or the directory may still write to it
+    /// (see `Drop`).
     selfpipe: Option<Wakeup>,
     /// The self-pipe's fd registration, while SIGCHLD is ours.
     selfpipe_ev: Option<EvFd>,
-    /// The self-pipe's registration with the handler, while SIGCHLD is ours.
-    sigchld: Option<sigchld::Slot>,
+}
+
+impl Drop for ChildState {
+    /// However the state goes (`libxl_ctx_free`, or a ctx simply dropped),
+    /// first make sure no-one can write to the self-pipe any more: leave
+    /// the handler's registry (which waits out running handlers) and the
+    /// directory (whose posts poke the pipe); only then does the pipe close.
+    fn drop(&mut self) {
+        if let Some(slot) = self.sigchld.take() {
+            sigchld::remove_user(slot);
+        }
+        if let Some(id) = self.dir_id {
+            directory(|d| {
+                d.mail.remove(&id);
+                d.owner.retain(|_, owner| *owner != id);
+            });
+        }
+    }
 }
 
 impl ChildState {
@@ -249,7 +271,9 @@ impl Egc<'_> {
             })?;
             let (id, wake_fd) = (self.ctx.id, pipe.write_fd());
             directory(|d| d.mail.entry(id).or_default().wake_fd = wake_fd);
-            self.st().children.selfpipe = Some(pipe);
+            let st = self.st();
+            st.children.dir_id = Some(id);
+            st.children.selfpipe = Some(pipe);
         }
         let (read_fd, write_fd) = {
             let p = self.children.selfpipe.as_ref().expect("made above");
@@ -319,6 +343,7 @@ impl Egc<'_> {
         let st = self.st();
         let ch = st.children.children.insert(Child { pid, waiter: Waiter::Op(cb) });
         st.children.by_pid.insert(pid, ch);
+        st.children.dir_id = Some(id);
         directory(|d| d.owner.insert(pid, id));
         spawned.release();
         self.ao_own(ao, crate::ao::Owned::Child(ch));
@@ -550,15 +575,7 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error,
                 "libxl_ctx_free: {n} child process(es) not yet reaped are forgotten (their operations never complete)");
         }
-        let id = self.ctx.id;
-        directory(|d| {
-            d.mail.remove(&id);
-            d.owner.retain(|_, owner| *owner != id);
-        });
-        let st = self.st();
-        st.children.children = Slab::new();
-        st.children.by_pid.clear();
-        st.children.selfpipe = None;
+        drop(std::mem::take(&mut self.st().children));
     }
 }
 
