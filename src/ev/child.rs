@@ -228,6 +228,11 @@ pub fn postfork_child_noexec() {
     sigchld::postfork_reset();
 }
 
+/// The self-pipe's fd callback.
+fn sigchld_selfpipe_fd(egc: &mut Egc<'_>, _ev: EvFd, _fd: i32, _events: i16, revents: i16, _data: u64) {
+    egc.sigchld_selfpipe_ready(revents);
+}
+
 impl Egc<'_> {
     /// `libxl_childproc_setmode`.
     pub fn childproc_setmode(&mut self, owner: ChldOwner, hooks: Option<Arc<dyn ChildprocHooks>>) {
@@ -280,7 +285,7 @@ impl Egc<'_> {
             (p.read_fd(), p.write_fd())
         };
         if self.children.selfpipe_ev.is_none() {
-            let ev = self.ev_fd_register(None, read_fd, POLLIN, Box::new(|egc, _, _, _, revents| egc.sigchld_selfpipe_ready(revents)))?;
+            let ev = self.ev_fd_register_fn(None, read_fd, POLLIN, sigchld_selfpipe_fd, 0)?;
             self.st().children.selfpipe_ev = Some(ev);
         }
         if self.children.sigchld.is_none() {
