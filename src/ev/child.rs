@@ -586,14 +586,14 @@ impl Egc<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CString;
     use std::sync::atomic::{AtomicI32, Ordering};
 
     use super::*;
     use crate::ao::{AbortKey, AoHow};
     use crate::event::{Event, EventKind};
     use crate::rc::ERROR_ABORTED;
-    use crate::sys::process::{exit_status, ExecPlan};
+    use crate::sys::process::exit_status;
+    use crate::sys::process::testing::{plan, wait_reaped};
     use crate::testutil;
 
     // The unit tests share one process with other tests that fork, so they
@@ -601,8 +601,7 @@ mod tests {
     // (The waitpid(-1) modes are tested from C, one process per scenario.)
 
     fn sh(script: &str) -> ChildAction {
-        let argv = ["sh", "-c", script].iter().map(|a| CString::new(*a).unwrap()).collect();
-        ChildAction::Exec(ExecPlan::new(argv).unwrap())
+        ChildAction::Exec(plan(&["sh", "-c", script]))
     }
 
     fn selective(egc: &mut Egc<'_>) {
@@ -705,12 +704,7 @@ mod tests {
         let pid = egc.ev_child_pid(ch).unwrap();
         egc.ao_inprogress(ao);
         assert_eq!(egc.childproc_reaped(std::process::id() as i32, 0), ERROR_UNKNOWN_CHILD);
-        let status = loop {
-            if let Wait::Reaped(_, st) = process::waitpid_nohang(pid).unwrap() {
-                break st;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        };
+        let status = wait_reaped(pid);
         assert_eq!(egc.childproc_reaped(pid, status), 0);
         assert_eq!(completion(&mut egc, 4), Some(9));
         assert_eq!(egc.childproc_reaped(pid, status), ERROR_UNKNOWN_CHILD, "only once");
@@ -766,12 +760,7 @@ mod tests {
         let pid = egc.ev_child_pid(ch).unwrap();
         egc.ao_inprogress(ao);
         // Play another ctx's waitpid(-1) reaper that happened to get it.
-        let status = loop {
-            if let Wait::Reaped(_, st) = process::waitpid_nohang(pid).unwrap() {
-                break st;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        };
+        let status = wait_reaped(pid);
         let id = ctx.id;
         directory(|d| {
             assert_eq!(d.owner.remove(&pid), Some(id), "entered before the child could run");

@@ -230,22 +230,34 @@ pub fn exit_status(code: u8) -> i32 {
     i32::from(code) << 8
 }
 
+/// Helpers for the unit tests that start children (here, in `ev::child`
+/// and in `testops`).
 #[cfg(test)]
-mod tests {
+pub mod testing {
     use super::*;
 
-    fn plan(args: &[&str]) -> ExecPlan {
+    /// An exec plan from string literals.
+    pub fn plan(args: &[&str]) -> ExecPlan {
         ExecPlan::new(args.iter().map(|a| CString::new(*a).unwrap()).collect()).unwrap()
     }
 
-    fn wait_blocking(pid: i32) -> i32 {
+    /// Reaps `pid` (polling), panicking after 5 s; its wait status.
+    pub fn wait_reaped(pid: i32) -> i32 {
+        let t0 = std::time::Instant::now();
         loop {
             if let Wait::Reaped(_, st) = waitpid_nohang(pid).unwrap() {
                 return st;
             }
+            assert!(t0.elapsed().as_secs() < 5, "child {pid} not reaped within 5 s");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{plan, wait_reaped as wait_blocking};
+    use super::*;
 
     #[test]
     fn exec_searches_path_and_reports_the_exit_status() {
@@ -294,15 +306,7 @@ mod tests {
         let b = spawn(None, ChildAction::Exec(plan(&["sleep", "10"]))).unwrap(); // holds a's pipe
         let (pa, pb) = (a.pid, b.pid);
         a.release();
-        let t0 = std::time::Instant::now();
-        let st = loop {
-            if let Wait::Reaped(_, st) = waitpid_nohang(pa).unwrap() {
-                break st;
-            }
-            assert!(t0.elapsed().as_secs() < 5, "a still held while b holds a copy of its pipe");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        };
-        assert_eq!(st, 0);
+        assert_eq!(wait_blocking(pa), 0, "a released while b holds a copy of its pipe");
         b.release();
         kill(pb, SIGKILL).unwrap();
         assert_eq!(wait_blocking(pb), libc::SIGKILL);

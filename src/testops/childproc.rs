@@ -42,7 +42,6 @@ pub fn test_childproc(
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CString;
     use std::sync::atomic::{AtomicI32, Ordering};
     use std::sync::Arc;
 
@@ -50,11 +49,8 @@ mod tests {
     use crate::ev::child::ChldOwner;
     use crate::rc::ERROR_TIMEDOUT;
     use crate::sys::process::exit_status;
+    use crate::sys::process::testing::plan;
     use crate::testutil;
-
-    fn plan(args: &[&str]) -> ExecPlan {
-        ExecPlan::new(args.iter().map(|a| CString::new(*a).unwrap()).collect()).unwrap()
-    }
 
     fn run(args: &[&str], timeout_ms: i32) -> (Rc, i32) {
         let ctx = testutil::ctx();
