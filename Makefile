@@ -4,6 +4,7 @@
 #   make test       cargo tests + every C test; last line "N passed, N failed"
 #   make glib       build/libxenlight-glib.so, the GLib adapter (adapters/glib)
 #   make install PREFIX=/usr/local
+#   make check-asan / check-valgrind / tsan / fuzz   (see README "Robustness checks")
 
 CARGO   ?= cargo
 CC      ?= gcc
@@ -124,7 +125,19 @@ VALGRIND := valgrind -q --child-silent-after-fork=yes --leak-check=full --errors
 check-valgrind: lib $(C_TESTS)
 	XL_TEST_SLOW=1 sh c-tests/run.sh $(B) $(VALGRIND)
 
+# Every C test under ASan + UBSan, the library built with ASan (see c-tests/asan.sh).
+.PHONY: check-asan
+check-asan: lib
+	sh c-tests/asan.sh
+
 # ThreadSanitizer over the multi-threaded C tests (see c-tests/tsan.sh).
 .PHONY: tsan
 tsan: lib
 	sh c-tests/tsan.sh
+
+# The call-sequence fuzz target (fuzz/run.sh): FUZZ_SECONDS (default 60)
+# of libFuzzer over the property test's decoder and model, ASan on.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	sh fuzz/run.sh $(FUZZ_SECONDS)

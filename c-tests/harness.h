@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include <libxl.h>
@@ -84,6 +85,85 @@ static __attribute__((unused)) void watchdog(unsigned seconds)
 {
     signal(SIGALRM, h_watchdog_fired);
     alarm(seconds);
+}
+
+/* A watchdog that does not use SIGALRM (for tests that need the signal
+ * themselves): a thread that prints the FAIL line and exits the program
+ * after `seconds`. */
+#include <pthread.h>
+static void *h_watchdog_thread(void *arg)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the test's */
+    sleep((unsigned)(uintptr_t)arg);
+    h_watchdog_fired(0);
+    return NULL;
+}
+
+static __attribute__((unused)) void watchdog_thread(unsigned seconds)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, h_watchdog_thread, (void *)(uintptr_t)seconds)) {
+        perror("pthread_create");
+        exit(1);
+    }
+    pthread_detach(t);
+}
+
+/* Runs fn(arg) in a forked child (stderr captured, SIGALRM reset to its
+ * default and armed for `seconds`, so a deadlock ends as SIGALRM, not a
+ * hang). Returns the child's wait status and stores what it wrote to
+ * stderr in *err (malloc'd, NUL-terminated). If fn returns, the child
+ * exits 0. */
+#include <sys/wait.h>
+static __attribute__((unused)) int run_in_child(void (*fn)(void *), void *arg,
+                                                unsigned seconds, char **err)
+{
+    int p[2];
+    if (pipe(p)) { perror("pipe"); exit(1); }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); exit(1); }
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        signal(SIGALRM, SIG_DFL);
+        alarm(seconds);
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1024 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t r = read(p[0], buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += r;
+    }
+    buf[len] = 0;
+    close(p[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    *err = buf;
+    return status;
+}
+
+/* Describes a wait status for a FAIL line. */
+static __attribute__((unused)) const char *status_str(int status)
+{
+    static char s[64];
+    if (WIFEXITED(status))
+        snprintf(s, sizeof(s), "exit %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(s, sizeof(s), "signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(s, sizeof(s), "status %#x", status);
+    return s;
 }
 
 static int h_finish(void)

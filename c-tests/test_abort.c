@@ -22,129 +22,13 @@
  * abort return value, wrong/missing/duplicate completion, progress after
  * completion); hangs are turned into FAIL by the watchdog.
  */
-#include "harness.h"
+#include "apploop.h"
 
 #include <pthread.h>
 #include <libxl_test_fdevent.h>
 #include <libxl_test_progress.h>
 
-#define OPCOMPLETE_MASK (1UL << LIBXL_EVENT_TYPE_OPERATION_COMPLETE)
-#define PROGRESS_MASK (1UL << LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE)
-
-/*---------- application poll loop ----------*/
-
-typedef struct {
-    struct pollfd *fds;
-    int nalloc;
-} apploop;
-
-static void apploop_free(apploop *L)
-{
-    free(L->fds);
-    L->fds = NULL;
-    L->nalloc = 0;
-}
-
-static int app_iter(libxl_ctx *ctx, apploop *L, int max_ms)
-{
-    int nfds, timeout, rc;
-    for (;;) {
-        nfds = L->nalloc;
-        timeout = max_ms;
-        rc = libxl_osevent_beforepoll(ctx, &nfds, L->fds, &timeout, tv_now());
-        if (rc == ERROR_BUFFERFULL && nfds > L->nalloc) {
-            struct pollfd *n = realloc(L->fds, nfds * sizeof(*n));
-            if (!n) { perror("realloc"); exit(1); }
-            L->fds = n;
-            L->nalloc = nfds;
-            continue;
-        }
-        if (rc) {
-            case_fail("libxl_osevent_beforepoll rc=%d", rc);
-            return rc;
-        }
-        break;
-    }
-    if (timeout > max_ms || timeout < 0)
-        timeout = max_ms;
-    if (poll(L->fds, nfds, timeout) < 0 && errno != EINTR) {
-        case_fail("poll: %s", strerror(errno));
-        return ERROR_FAIL;
-    }
-    libxl_osevent_afterpoll(ctx, nfds, L->fds, tv_now());
-    return 0;
-}
-
-static void app_run_for(libxl_ctx *ctx, apploop *L, int ms)
-{
-    double end = now_ms() + ms;
-    for (;;) {
-        double left = end - now_ms();
-        if (left <= 0) break;
-        if (app_iter(ctx, L, (int)left + 1)) break;
-    }
-}
-
-static int app_run_until(libxl_ctx *ctx, apploop *L, volatile int *counter,
-                         int target, int timeout_ms)
-{
-    double end = now_ms() + timeout_ms;
-    while (*counter < target) {
-        double left = end - now_ms();
-        if (left <= 0) return 0;
-        if (app_iter(ctx, L, left > 100 ? 100 : (int)left + 1)) return 0;
-    }
-    return 1;
-}
-
-static int app_wait_event(libxl_ctx *ctx, apploop *L, libxl_event **ev_r,
-                          uint64_t mask, libxl_event_predicate *pred,
-                          void *pu, int timeout_ms)
-{
-    double end = now_ms() + timeout_ms;
-    for (;;) {
-        int rc = libxl_event_check(ctx, ev_r, mask, pred, pu);
-        if (rc != ERROR_NOT_READY) return rc;
-        double left = end - now_ms();
-        if (left <= 0) return ERROR_TIMEDOUT;
-        rc = app_iter(ctx, L, left > 100 ? 100 : (int)left + 1);
-        if (rc) return rc;
-    }
-}
-
 /*---------- helpers ----------*/
-
-static int pred_for_user(const libxl_event *ev, void *u)
-{
-    return ev->for_user == *(const uint64_t *)u;
-}
-
-static void check_complete(libxl_ctx *ctx, libxl_event *ev, uint64_t for_user,
-                           int want_rc)
-{
-    CHECK(ev != NULL);
-    if (!ev) return;
-    CHECK_RC(ev->type, LIBXL_EVENT_TYPE_OPERATION_COMPLETE);
-    CHECK_RC(ev->for_user, for_user);
-    CHECK_RC(ev->u.operation_complete.rc, want_rc);
-    CHECK_RC(ev->domid, 0);
-    libxl_event_free(ctx, ev);
-}
-
-static void check_no_event(libxl_ctx *ctx)
-{
-    libxl_event *ev = NULL;
-    int rc = libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL);
-    if (rc == 0) {
-        case_fail("unexpected event queued: type %d for_user %llu rc %d",
-                  ev->type, (unsigned long long)ev->for_user,
-                  ev->type == LIBXL_EVENT_TYPE_OPERATION_COMPLETE
-                      ? ev->u.operation_complete.rc : 0);
-        libxl_event_free(ctx, ev);
-    } else {
-        CHECK_RC(rc, ERROR_NOT_READY);
-    }
-}
 
 /* Waits (application loop, up to 5 s) for the completion of for_user. */
 static void expect_completion(libxl_ctx *ctx, apploop *L, uint64_t fu, int want_rc)
@@ -156,34 +40,6 @@ static void expect_completion(libxl_ctx *ctx, apploop *L, uint64_t fu, int want_
         return;
     }
     check_complete(ctx, ev, fu, want_rc);
-}
-
-static libxl_asyncop_how ev_how(uint64_t fu)
-{
-    libxl_asyncop_how h = { .callback = NULL };
-    h.u.for_event = fu;
-    return h;
-}
-
-static void close_pipe(int p[2])
-{
-    close(p[0]);
-    close(p[1]);
-}
-
-typedef struct {
-    volatile int calls;
-    int rc;
-    void *for_callback;
-} cbrec;
-
-static void rec_cb(libxl_ctx *ctx, int rc, void *for_callback)
-{
-    (void)ctx;
-    cbrec *r = for_callback;
-    r->calls++;
-    r->rc = rc;
-    r->for_callback = for_callback;
 }
 
 /* Same signature, different address: must not match rec_cb's ops. */
@@ -198,13 +54,10 @@ static void other_cb(libxl_ctx *ctx, int rc, void *for_callback)
 
 static void case_abort_for_event(xentoollog_logger *lg)
 {
-    case_begin("abort_pending_for_event_op");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_pending_for_event_op", lg);
     apploop L = { 0 };
     int p[2];
-    test_pipe(p);
-    libxl_asyncop_how h = ev_how(501);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    start_pipe_op(ctx, p, 501);
     app_run_for(ctx, &L, 20);
     check_no_event(ctx);
     libxl_asyncop_how a = ev_how(501);
@@ -217,39 +70,33 @@ static void case_abort_for_event(xentoollog_logger *lg)
     app_run_for(ctx, &L, 40);
     check_no_event(ctx);
     close_pipe(p);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_abort_callback(xentoollog_logger *lg)
 {
-    case_begin("abort_pending_callback_op_matches_callback_and_for_callback");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_pending_callback_op_matches_callback_and_for_callback", lg);
     apploop L = { 0 };
     int p[2];
     test_pipe(p);
-    cbrec r = { 0, 12345, NULL }, other = { 0, 12345, NULL };
-    libxl_asyncop_how h = { .callback = rec_cb };
-    h.u.for_callback = &r;
+    cbrec r, other;
+    cbrec_init(&r);
+    cbrec_init(&other);
+    libxl_asyncop_how h = cb_how(rec_cb, &r);
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
 
     libxl_asyncop_how a;
-    a = (libxl_asyncop_how){ .callback = rec_cb };
-    a.u.for_callback = &other;                   /* right callback, wrong cookie */
+    a = cb_how(rec_cb, &other);                  /* right callback, wrong cookie */
     CHECK_RC(libxl_ao_abort(ctx, &a), ERROR_NOTFOUND);
-    a = (libxl_asyncop_how){ .callback = other_cb };
-    a.u.for_callback = &r;                       /* wrong callback, right cookie */
+    a = cb_how(other_cb, &r);                    /* wrong callback, right cookie */
     CHECK_RC(libxl_ao_abort(ctx, &a), ERROR_NOTFOUND);
-    a = (libxl_asyncop_how){ .callback = NULL };
-    a.u.for_callback = &r;                       /* for_event mode, same bits */
+    a = cb_how(NULL, &r);                        /* for_event mode, same bits */
     CHECK_RC(libxl_ao_abort(ctx, &a), ERROR_NOTFOUND);
     CHECK_RC(libxl_ao_abort(ctx, NULL), ERROR_NOTFOUND); /* not synchronous */
     app_run_for(ctx, &L, 20);
     CHECK_RC(r.calls, 0);
 
-    a = (libxl_asyncop_how){ .callback = rec_cb };
-    a.u.for_callback = &r;
+    a = cb_how(rec_cb, &r);
     CHECK_RC(libxl_ao_abort(ctx, &a), 0);
     if (!app_run_until(ctx, &L, &r.calls, 1, 5000))
         case_fail("aborted callback op never completed");
@@ -260,21 +107,16 @@ static void case_abort_callback(xentoollog_logger *lg)
     CHECK_RC(other.calls, 0);
     check_no_event(ctx);
     close_pipe(p);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_abort_notfound(xentoollog_logger *lg)
 {
-    case_begin("abort_unmatched_how_notfound_no_effect");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_unmatched_how_notfound_no_effect", lg);
     apploop L = { 0 };
     int p[2], q[2];
-    test_pipe(p); test_pipe(q);
-    libxl_asyncop_how h1 = ev_how(601), h2 = ev_how(602);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h1), 0);
-    CHECK_RC(libxl_test_fdevent(ctx, q[0], POLLIN, &h2), 0);
+    start_pipe_op(ctx, p, 601);
+    start_pipe_op(ctx, q, 602);
     libxl_asyncop_how a = ev_how(603);
     CHECK_RC(libxl_ao_abort(ctx, &a), ERROR_NOTFOUND);
     a = (libxl_asyncop_how){ .callback = rec_cb };
@@ -288,20 +130,15 @@ static void case_abort_notfound(xentoollog_logger *lg)
     expect_completion(ctx, &L, 602, 0);
     check_no_event(ctx);
     close_pipe(p); close_pipe(q);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_abort_twice(xentoollog_logger *lg)
 {
-    case_begin("abort_same_op_twice");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_same_op_twice", lg);
     apploop L = { 0 };
     int p[2];
-    test_pipe(p);
-    libxl_asyncop_how h = ev_how(701);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    start_pipe_op(ctx, p, 701);
     libxl_asyncop_how a = ev_how(701);
     CHECK_RC(libxl_ao_abort(ctx, &a), 0);
     /* Has the first abort already completed the op?  (event_check does
@@ -324,27 +161,24 @@ static void case_abort_twice(xentoollog_logger *lg)
     check_no_event(ctx);          /* exactly one completion */
     CHECK_RC(libxl_ao_abort(ctx, &a), ERROR_NOTFOUND);
     close_pipe(p);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_abort_after_complete(xentoollog_logger *lg)
 {
-    case_begin("abort_after_completion_notfound");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_after_completion_notfound", lg);
     apploop L = { 0 };
     int p[2], q[2];
-    test_pipe(p); test_pipe(q);
-    libxl_asyncop_how h = ev_how(801);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    start_pipe_op(ctx, p, 801);
     pipe_poke(p[1]);
     expect_completion(ctx, &L, 801, 0);
+    libxl_asyncop_how h = ev_how(801);
     CHECK_RC(libxl_ao_abort(ctx, &h), ERROR_NOTFOUND);
 
-    cbrec r = { 0, 12345, NULL };
-    libxl_asyncop_how hc = { .callback = rec_cb };
-    hc.u.for_callback = &r;
+    test_pipe(q);
+    cbrec r;
+    cbrec_init(&r);
+    libxl_asyncop_how hc = cb_how(rec_cb, &r);
     CHECK_RC(libxl_test_fdevent(ctx, q[0], POLLIN, &hc), 0);
     pipe_poke(q[1]);
     if (!app_run_until(ctx, &L, &r.calls, 1, 5000))
@@ -355,9 +189,7 @@ static void case_abort_after_complete(xentoollog_logger *lg)
     CHECK_RC(r.calls, 1);
     check_no_event(ctx);
     close_pipe(p); close_pipe(q);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 typedef struct {
@@ -381,8 +213,7 @@ static void *aborter_thread(void *v)
 
 static void case_abort_sync(xentoollog_logger *lg)
 {
-    case_begin("abort_sync_op_from_other_thread");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_sync_op_from_other_thread", lg);
     int p[2];
     test_pipe(p);
     aborter_arg aa = { ctx, 12345, 0 };
@@ -399,37 +230,30 @@ static void case_abort_sync(xentoollog_logger *lg)
     /* nothing synchronous is running any more */
     CHECK_RC(libxl_ao_abort(ctx, NULL), ERROR_NOTFOUND);
     close_pipe(p);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, NULL);
 }
 
 static void case_abort_sync_none(xentoollog_logger *lg)
 {
-    case_begin("abort_null_without_sync_op_notfound");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_null_without_sync_op_notfound", lg);
     apploop L = { 0 };
     CHECK_RC(libxl_ao_abort(ctx, NULL), ERROR_NOTFOUND);
     /* an async op in progress must not be taken for the synchronous one */
     int p[2];
-    test_pipe(p);
-    libxl_asyncop_how h = ev_how(901);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    start_pipe_op(ctx, p, 901);
     CHECK_RC(libxl_ao_abort(ctx, NULL), ERROR_NOTFOUND);
     app_run_for(ctx, &L, 20);
     check_no_event(ctx);
     pipe_poke(p[1]);
     expect_completion(ctx, &L, 901, 0);
     close_pipe(p);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 /* Progress op aborted by the application after 3 progress events. */
 static void case_abort_progress(xentoollog_logger *lg)
 {
-    case_begin("abort_progress_op_midway");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_progress_op_midway", lg);
     apploop L = { 0 };
     libxl_asyncprogress_how aop = { .callback = NULL, .for_event = 9001 };
     libxl_asyncop_how h = ev_how(9002);
@@ -466,20 +290,18 @@ static void case_abort_progress(xentoollog_logger *lg)
     }
     if (after) case_fail("%d events arrived after the aborted op completed", after);
     CHECK_RC(libxl_ao_abort(ctx, &h), ERROR_NOTFOUND);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 /* Same, with progress and completion by callback, aborted from inside the
  * 3rd progress callback. */
 typedef struct {
     libxl_ctx *ctx;
-    volatile int progress, done;
+    volatile int progress;
+    cbrec done;            /* the completion (rec_cb) */
     int progress_after_done;
     int bad_type;
     int abort_rc;
-    int done_rc;
     libxl_asyncop_how how;
 } pstate;
 
@@ -489,46 +311,35 @@ static void prog_cb(libxl_ctx *ctx, libxl_event *ev, void *fc)
     if (!ev || ev->type != LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE)
         s->bad_type++;
     libxl_event_free(ctx, ev);
-    if (s->done) s->progress_after_done++;
+    if (s->done.calls) s->progress_after_done++;
     s->progress++;
     if (s->progress == 3)
         s->abort_rc = libxl_ao_abort(ctx, &s->how);
 }
 
-static void done_cb(libxl_ctx *ctx, int rc, void *fc)
-{
-    (void)ctx;
-    pstate *s = fc;
-    s->done_rc = rc;
-    s->done++;
-}
-
 static void case_abort_progress_from_callback(xentoollog_logger *lg)
 {
-    case_begin("abort_progress_op_from_progress_callback");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("abort_progress_op_from_progress_callback", lg);
     apploop L = { 0 };
     pstate s;
     memset(&s, 0, sizeof(s));
     s.ctx = ctx;
-    s.abort_rc = s.done_rc = 12345;
-    s.how.callback = done_cb;
-    s.how.u.for_callback = &s;
+    s.abort_rc = 12345;
+    cbrec_init(&s.done);
+    s.how = cb_how(rec_cb, &s.done);
     libxl_asyncprogress_how aop = { .callback = prog_cb, .for_event = 1, .for_callback = &s };
     CHECK_RC(libxl_test_progress(ctx, 10, 20, &aop, &s.how), 0);
-    if (!app_run_until(ctx, &L, &s.done, 1, 5000))
+    if (!app_run_until(ctx, &L, &s.done.calls, 1, 5000))
         case_fail("op did not complete (progress %d)", s.progress);
     app_run_for(ctx, &L, 100);
     CHECK_RC(s.abort_rc, 0);
-    CHECK_RC(s.done, 1);
-    CHECK_RC(s.done_rc, ERROR_ABORTED);
+    CHECK_RC(s.done.calls, 1);
+    CHECK_RC(s.done.rc, ERROR_ABORTED);
     CHECK_RC(s.progress, 3);
     CHECK_RC(s.progress_after_done, 0);
     CHECK_RC(s.bad_type, 0);
     check_no_event(ctx);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 int main(void)

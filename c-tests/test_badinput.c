@@ -19,15 +19,26 @@
  * return, nothing hangs or crashes, nothing is removed from the event
  * queue by a refused call, and at the end the same ctx still completes
  * operations (synchronous and for_event).  Every case prints PASS.
+ * Also: a typemask selecting no event type for libxl_event_wait (libxl
+ * would wait forever), forged / stale / duplicated for_libxl values to
+ * libxl_osevent_occurred_* (with and without hooks), afterpoll with an
+ * array that is not the one beforepoll filled, odd `now` values, a
+ * double libxl_ctx_free, libxl_ctx_free with operations in progress,
+ * hooks registered twice or with NULL entries, an event_occurs mask
+ * without event_occurs, and the other test operations' bad arguments.
  * Failure: a FAIL line naming the call and the code it returned or the
  * missing log word; a crash (non-zero exit, no FAIL line); or the
  * watchdog's FAIL line on a hang.
  */
 #include "harness.h"
 
+#include <limits.h>
+
+#include <libxl_test_fdchain.h>
 #include <libxl_test_fdevent.h>
 #include <libxl_test_progress.h>
 #include <libxl_test_timedereg.h>
+#include <libxl_test_timeout.h>
 
 /* harness helper this program has no use for (silences -Wunused) */
 static void *const unused_helpers[] __attribute__((unused)) = {
@@ -453,6 +464,290 @@ static void case_misc(void)
     case_end();
 }
 
+
+/* ---- cases added for robustness (issue 8) ---- */
+
+static void case_event_wait_typemask(void)
+{
+    case_begin("event_wait_typemask_selecting_no_type_refused");
+    libxl_event *ev = NULL;
+    CHECK_INVAL_LOGGED(libxl_event_wait(ctx, &ev, 0, NULL, NULL), "typemask");
+    CHECK_INVAL_LOGGED(libxl_event_wait(ctx, &ev, 1 /* type 0: none */, NULL, NULL), "typemask");
+    CHECK_INVAL_LOGGED(libxl_event_wait(ctx, &ev, ~0ULL << 6, NULL, NULL), "typemask");
+    CHECK(ev == NULL);
+    /* libxl_event_check does no waiting: it simply finds nothing */
+    CHECK_RC(libxl_event_check(ctx, &ev, 0, NULL, NULL), ERROR_NOT_READY);
+    case_end();
+}
+
+static void case_other_testops_bad(void)
+{
+    case_begin("test_fdevent_huge_fd_refused");
+    libxl_asyncop_how how = { .callback = NULL, .u.for_event = 90 };
+    CHECK_INVAL_LOGGED(libxl_test_fdevent(ctx, INT_MAX, POLLIN, &how), "fd");
+    case_end();
+
+    case_begin("test_fdchain_bad_args_refused");
+    int fds[1] = { 0 };
+    CHECK_INVAL_LOGGED(libxl_test_fdchain(ctx, NULL, 1, &how), "fds");
+    CHECK_INVAL_LOGGED(libxl_test_fdchain(ctx, fds, 0, &how), "nfds");
+    CHECK_INVAL_LOGGED(libxl_test_fdchain(ctx, fds, -5, &how), "nfds");
+    fds[0] = -1;
+    CHECK_INVAL_LOGGED(libxl_test_fdchain(ctx, fds, 1, &how), "fds");
+    case_end();
+
+    case_begin("test_timeout_negative_ms_refused");
+    CHECK_INVAL_LOGGED(libxl_test_timeout(ctx, -1, &how), "ms");
+    CHECK_INVAL_LOGGED(libxl_test_timeout(ctx, INT_MIN, NULL), "ms");
+    CHECK_RC(queue_count_and_drain(), 0);
+    case_end();
+}
+
+static void case_afterpoll_forged(void)
+{
+    int p[2];
+    test_pipe(p);
+    pipe_poke(p[1]);
+    libxl_asyncop_how how = { .callback = NULL, .u.for_event = 91 };
+
+    case_begin("afterpoll_before_any_beforepoll_dispatches_nothing");
+    {
+        libxl_ctx *c2 = test_ctx(NULL);
+        struct pollfd f[2] = { { .fd = p[0], .events = POLLIN, .revents = POLLIN },
+                               { .fd = 0, .events = POLLIN, .revents = POLLIN } };
+        CHECK_RC(libxl_test_fdevent(c2, p[0], POLLIN, &how), 0);
+        libxl_osevent_afterpoll(c2, 2, f, tv_now());
+        libxl_event *ev = NULL;
+        CHECK_RC(libxl_event_check(c2, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL), ERROR_NOT_READY);
+        libxl_ctx_free(c2); /* the op is discarded */
+    }
+    case_end();
+
+    case_begin("afterpoll_with_a_forged_array_dispatches_only_what_holds");
+    {
+        CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+        struct pollfd fds[8];
+        int n = 8, t = -1;
+        CHECK_RC(libxl_osevent_beforepoll(ctx, &n, fds, &t, tv_now()), 0);
+        /* wrong fd numbers, garbage revents, more entries than given */
+        struct pollfd forged[8];
+        for (int i = 0; i < 8; i++)
+            forged[i] = (struct pollfd){ .fd = 1000 + i, .events = POLLIN, .revents = (short)0xffff };
+        libxl_osevent_afterpoll(ctx, 8, forged, tv_now());
+        CHECK_RC(take_completion(91), 1000); /* no entry named the op's fd */
+        /* the real array, with garbage revents: re-checked, so it completes */
+        for (int i = 0; i < n; i++) fds[i].revents = (short)0xffff;
+        libxl_osevent_afterpoll(ctx, n, fds, tv_now());
+        CHECK_RC(take_completion(91), 0);
+        /* the same array again: nothing is dispatched twice */
+        libxl_osevent_afterpoll(ctx, n, fds, tv_now());
+        CHECK_RC(queue_count_and_drain(), 0);
+    }
+    case_end();
+
+    case_begin("beforepoll_odd_now_values_accepted");
+    {
+        struct pollfd fds[8];
+        int n, t;
+        struct timeval odd[] = { { -5, 0 }, { 0, -1 }, { 0, 5000000 }, { LONG_MAX / 2, 999999 } };
+        for (unsigned i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+            n = 8; t = -1;
+            CHECK_RC(libxl_osevent_beforepoll(ctx, &n, fds, &t, odd[i]), 0);
+            libxl_osevent_afterpoll(ctx, 0, NULL, odd[i]);
+        }
+        CHECK_RC(queue_count_and_drain(), 0);
+    }
+    case_end();
+    close(p[0]); close(p[1]);
+}
+
+static void case_occurred_without_hooks(void)
+{
+    case_begin("occurred_without_hooks_refused_naming_for_libxl");
+    int p[2];
+    test_pipe(p);
+    pipe_poke(p[1]);
+    libxl_asyncop_how how = { .callback = NULL, .u.for_event = 92 };
+    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    size_t m = log_mark();
+    libxl_osevent_occurred_fd(ctx, NULL, p[0], POLLIN, POLLIN);
+    check_logged(m, "for_libxl", "occurred_fd(NULL)");
+    m = log_mark();
+    /* the first fd registration's token, guessed: still refused */
+    libxl_osevent_occurred_fd(ctx, (void *)(uintptr_t)0x100000000ULL, p[0], POLLIN, POLLIN);
+    check_logged(m, "for_libxl", "occurred_fd(guessed)");
+    m = log_mark();
+    libxl_osevent_occurred_timeout(ctx, (void *)(uintptr_t)0x1234);
+    check_logged(m, "for_libxl", "occurred_timeout(forged)");
+    CHECK_RC(take_completion(92), 1000); /* nothing was dispatched */
+    cancel_if_started(0, 92);
+    close(p[0]); close(p[1]);
+    case_end();
+}
+
+/* Drains c's queue; each event must be a successful completion. */
+static int drain_completions_ok(libxl_ctx *c)
+{
+    int n = 0;
+    libxl_event *ev;
+    while (libxl_event_check(c, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL) == 0) {
+        CHECK_RC(ev->type, LIBXL_EVENT_TYPE_OPERATION_COMPLETE);
+        CHECK_RC(ev->u.operation_complete.rc, 0);
+        libxl_event_free(c, ev);
+        n++;
+    }
+    return n;
+}
+
+/* Minimal application-side registry for the hook cases. */
+struct hreg { int fd; void *for_libxl; int live; };
+static struct hreg hfds[16], htimes[16];
+static int nderegistered;
+
+static int h_fd_register(void *u, int fd, void **out, short events, void *for_libxl)
+{
+    (void)u; (void)events;
+    for (int i = 0; i < 16; i++)
+        if (!hfds[i].live) {
+            hfds[i] = (struct hreg){ fd, for_libxl, 1 };
+            *out = &hfds[i];
+            return 0;
+        }
+    return ERROR_OSEVENT_REG_FAIL;
+}
+static int h_fd_modify(void *u, int fd, void **io, short events)
+{ (void)u; (void)fd; (void)io; (void)events; return 0; }
+static void h_fd_deregister(void *u, int fd, void *reg)
+{
+    (void)u; (void)fd;
+    ((struct hreg *)reg)->live = 0;
+    nderegistered++;
+}
+static int h_timeout_register(void *u, void **out, struct timeval abs, void *for_libxl)
+{
+    (void)u; (void)abs;
+    for (int i = 0; i < 16; i++)
+        if (!htimes[i].live) {
+            htimes[i] = (struct hreg){ -1, for_libxl, 1 };
+            *out = &htimes[i];
+            return 0;
+        }
+    return ERROR_OSEVENT_REG_FAIL;
+}
+static int h_timeout_modify(void *u, void **io, struct timeval abs)
+{ (void)u; (void)io; (void)abs; return 0; }
+
+static libxl_osevent_hooks good_hooks = {
+    .fd_register = h_fd_register, .fd_modify = h_fd_modify,
+    .fd_deregister = h_fd_deregister, .timeout_register = h_timeout_register,
+    .timeout_modify = h_timeout_modify,
+};
+static libxl_osevent_hooks null_register_hooks = {
+    .fd_register = NULL, .fd_modify = h_fd_modify,
+    .fd_deregister = h_fd_deregister, .timeout_register = NULL,
+    .timeout_modify = h_timeout_modify,
+};
+
+static void case_hooks(xentoollog_logger *lg)
+{
+    libxl_ctx *h = test_ctx(lg);
+    int p[2];
+    test_pipe(p);
+    libxl_asyncop_how how = { .callback = NULL, .u.for_event = 93 };
+
+    case_begin("hooks_with_null_register_entries_refuse_ops");
+    libxl_osevent_register_hooks(h, &null_register_hooks, NULL);
+    CHECK_RC(libxl_test_fdevent(h, p[0], POLLIN, &how), ERROR_OSEVENT_REG_FAIL);
+    CHECK_RC(libxl_test_timeout(h, 10, &how), ERROR_OSEVENT_REG_FAIL);
+    case_end();
+
+    case_begin("hooks_registered_twice_before_any_osevent_last_wins");
+    libxl_osevent_register_hooks(h, &good_hooks, NULL);
+    CHECK_RC(libxl_test_fdevent(h, p[0], POLLIN, &how), 0);
+    CHECK(hfds[0].live && hfds[0].fd == p[0]);
+    case_end();
+
+    case_begin("occurred_fd_forged_stale_duplicated_ignored");
+    {
+        void *tok = hfds[0].for_libxl;
+        size_t m = log_mark();
+        libxl_osevent_occurred_fd(h, NULL, p[0], POLLIN, POLLIN);
+        check_logged(m, "for_libxl", "occurred_fd(NULL)");
+        /* well-formed but never issued: ignored quietly */
+        libxl_osevent_occurred_fd(h, (void *)(uintptr_t)0x7777000000000005ULL, p[0], POLLIN, POLLIN);
+        /* the right token with the wrong fd: ignored */
+        libxl_osevent_occurred_fd(h, tok, p[1], POLLIN, POLLIN);
+        /* the right token, but the fd is not ready: no spurious callback */
+        libxl_osevent_occurred_fd(h, tok, p[0], POLLIN, POLLIN);
+        libxl_event *ev = NULL;
+        CHECK_RC(libxl_event_check(h, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL), ERROR_NOT_READY);
+        pipe_poke(p[1]);
+        libxl_osevent_occurred_fd(h, tok, p[0], POLLIN, POLLIN);
+        libxl_osevent_occurred_fd(h, tok, p[0], POLLIN, POLLIN); /* now stale */
+        CHECK_RC(drain_completions_ok(h), 1);
+        CHECK(!hfds[0].live); /* deregistered through the hook */
+    }
+    case_end();
+
+    case_begin("occurred_timeout_forged_stale_duplicated_ignored");
+    {
+        how.u.for_event = 94;
+        CHECK_RC(libxl_test_timeout(h, 0, &how), 0);
+        void *tok = htimes[0].for_libxl;
+        CHECK(htimes[0].live);
+        libxl_osevent_occurred_timeout(h, (void *)(uintptr_t)0x7777000000000003ULL);
+        libxl_event *ev = NULL;
+        CHECK_RC(libxl_event_check(h, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL), ERROR_NOT_READY);
+        htimes[0].live = 0;
+        libxl_osevent_occurred_timeout(h, tok);
+        libxl_osevent_occurred_timeout(h, tok); /* duplicate: stale */
+        CHECK_RC(drain_completions_ok(h), 1);
+    }
+    case_end();
+
+    case_begin("ctx_free_with_ops_in_progress_discards_and_deregisters");
+    {
+        int before = nderegistered;
+        how.u.for_event = 95;
+        test_pipe(p);
+        CHECK_RC(libxl_test_fdevent(h, p[0], POLLIN, &how), 0);
+        size_t m = log_mark();
+        CHECK_RC(libxl_ctx_free(h), 0);
+        check_logged(m, "discarded", "libxl_ctx_free with an op in progress");
+        CHECK_RC(nderegistered, before + 1);
+        close(p[0]); close(p[1]);
+    }
+    case_end();
+}
+
+static void case_occurs_mask_without_callback(void)
+{
+    case_begin("event_occurs_mask_without_callback_queues_instead");
+    libxl_event_hooks eh = { .event_occurs_mask = LIBXL_EVENTMASK_ALL, .event_occurs = NULL };
+    size_t m = log_mark();
+    libxl_event_register_callbacks(ctx, &eh, NULL);
+    check_logged(m, "event_occurs", "register_callbacks(mask, NULL)");
+    libxl_asyncop_how how = { .callback = NULL, .u.for_event = 96 };
+    CHECK_RC(libxl_test_progress(ctx, 0, 0, NULL, &how), 0);
+    CHECK_RC(take_completion(96), 0);
+    libxl_event_register_callbacks(ctx, NULL, NULL);
+    case_end();
+}
+
+static void case_ctx_free_twice(xentoollog_logger *lg)
+{
+    case_begin("ctx_free_twice_refused");
+    libxl_ctx *c = test_ctx(lg);
+    CHECK_RC(libxl_ctx_free(c), 0);
+    stderr_capture_begin();
+    int rc = libxl_ctx_free(c);
+    char *err = stderr_capture_end();
+    CHECK_RC(rc, ERROR_INVAL);
+    CHECK(strstr(err, "libxl_ctx_free") != NULL);
+    free(err);
+    case_end();
+}
+
 static void case_ctx_still_usable(void)
 {
     case_begin("ctx_usable_after_bad_input");
@@ -493,6 +788,13 @@ int main(void)
     case_fdevent_bad();
     case_beforepoll_bad();
     case_misc();
+    case_event_wait_typemask();
+    case_other_testops_bad();
+    case_afterpoll_forged();
+    case_occurred_without_hooks();
+    case_hooks(lg);
+    case_occurs_mask_without_callback();
+    case_ctx_free_twice(lg);
     case_ctx_still_usable();
 
     libxl_ctx_free(ctx);

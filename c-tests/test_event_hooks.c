@@ -21,107 +21,10 @@
  * all); hangs become FAIL via the watchdog.  Every event handed to the
  * test is freed (run under valgrind to check).
  */
-#include "harness.h"
+#include "apploop.h"
 
 #include <libxl_test_fdevent.h>
 #include <libxl_test_progress.h>
-
-#define OPCOMPLETE_MASK (1UL << LIBXL_EVENT_TYPE_OPERATION_COMPLETE)
-#define PROGRESS_MASK (1UL << LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE)
-
-/*---------- application poll loop ----------*/
-
-typedef struct {
-    struct pollfd *fds;
-    int nalloc;
-} apploop;
-
-static void apploop_free(apploop *L)
-{
-    free(L->fds);
-    L->fds = NULL;
-    L->nalloc = 0;
-}
-
-static int app_iter(libxl_ctx *ctx, apploop *L, int max_ms)
-{
-    int nfds, timeout, rc;
-    for (;;) {
-        nfds = L->nalloc;
-        timeout = max_ms;
-        rc = libxl_osevent_beforepoll(ctx, &nfds, L->fds, &timeout, tv_now());
-        if (rc == ERROR_BUFFERFULL && nfds > L->nalloc) {
-            struct pollfd *n = realloc(L->fds, nfds * sizeof(*n));
-            if (!n) { perror("realloc"); exit(1); }
-            L->fds = n;
-            L->nalloc = nfds;
-            continue;
-        }
-        if (rc) {
-            case_fail("libxl_osevent_beforepoll rc=%d", rc);
-            return rc;
-        }
-        break;
-    }
-    if (timeout > max_ms || timeout < 0)
-        timeout = max_ms;
-    if (poll(L->fds, nfds, timeout) < 0 && errno != EINTR) {
-        case_fail("poll: %s", strerror(errno));
-        return ERROR_FAIL;
-    }
-    libxl_osevent_afterpoll(ctx, nfds, L->fds, tv_now());
-    return 0;
-}
-
-static void app_run_for(libxl_ctx *ctx, apploop *L, int ms)
-{
-    double end = now_ms() + ms;
-    for (;;) {
-        double left = end - now_ms();
-        if (left <= 0) break;
-        if (app_iter(ctx, L, (int)left + 1)) break;
-    }
-}
-
-static int app_run_until(libxl_ctx *ctx, apploop *L, volatile int *counter,
-                         int target, int timeout_ms)
-{
-    double end = now_ms() + timeout_ms;
-    while (*counter < target) {
-        double left = end - now_ms();
-        if (left <= 0) return 0;
-        if (app_iter(ctx, L, left > 100 ? 100 : (int)left + 1)) return 0;
-    }
-    return 1;
-}
-
-/*---------- helpers ----------*/
-
-static void check_no_event(libxl_ctx *ctx)
-{
-    libxl_event *ev = NULL;
-    int rc = libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL);
-    if (rc == 0) {
-        case_fail("unexpected event queued: type %d for_user %llu",
-                  ev->type, (unsigned long long)ev->for_user);
-        libxl_event_free(ctx, ev);
-    } else {
-        CHECK_RC(rc, ERROR_NOT_READY);
-    }
-}
-
-static libxl_asyncop_how ev_how(uint64_t fu)
-{
-    libxl_asyncop_how h = { .callback = NULL };
-    h.u.for_event = fu;
-    return h;
-}
-
-static void close_pipe(int p[2])
-{
-    close(p[0]);
-    close(p[1]);
-}
 
 /*---------- the event_occurs hook ----------*/
 
@@ -142,11 +45,11 @@ typedef struct {
     int started;
 } occ;
 
-static occ *g_occ; /* the record of the current case */
+static occ g_occ; /* the record of the current case */
 
 static void occurs(void *user, libxl_event *ev)
 {
-    occ *o = g_occ;
+    occ *o = &g_occ;
     if (user != o)
         o->bad_user++;   /* not the user pointer we registered */
     int i = o->n;
@@ -165,15 +68,6 @@ static void occurs(void *user, libxl_event *ev)
     libxl_event_free(o->ctx, ev); /* we own it */
 }
 
-static void occ_init(occ *o, libxl_ctx *ctx)
-{
-    memset(o, 0, sizeof(*o));
-    o->ctx = ctx;
-    o->start_fd = -1;
-    o->start_rc = 12345;
-    g_occ = o;
-}
-
 static void register_mask(libxl_ctx *ctx, occ *o, uint64_t mask)
 {
     libxl_event_hooks hooks;
@@ -183,6 +77,19 @@ static void register_mask(libxl_ctx *ctx, occ *o, uint64_t mask)
     libxl_event_register_callbacks(ctx, &hooks, o);
     /* *hooks is copied: scribbling on it must not matter */
     memset(&hooks, 0xff, sizeof(hooks));
+}
+
+/* Resets the record for a new case and registers event_occurs for it
+ * with event_occurs_mask = 1 << OPERATION_COMPLETE. */
+static occ *occ_start(libxl_ctx *ctx)
+{
+    occ *o = &g_occ;
+    memset(o, 0, sizeof(*o));
+    o->ctx = ctx;
+    o->start_fd = -1;
+    o->start_rc = 12345;
+    register_mask(ctx, o, OPCOMPLETE_MASK);
+    return o;
 }
 
 /* Checks record i is a completion for fu with rc. */
@@ -198,108 +105,80 @@ static void check_rec(occ *o, int i, uint64_t fu, int rc)
     CHECK_RC(o->bad_user, 0);
 }
 
+/* Runs the loop until event_occurs has been called n times in all (else
+ * fails with `what`), then settle_ms more: no further call may come. */
+static void await_occurs(libxl_ctx *ctx, apploop *L, occ *o, int n, int settle_ms,
+                         const char *what)
+{
+    if (!app_run_until(ctx, L, &o->n, n, 5000))
+        case_fail("%s", what);
+    app_run_for(ctx, L, settle_ms);
+    CHECK_RC(o->n, n);
+}
+
 /*---------- cases ----------*/
 
 static void case_completion_to_hook(xentoollog_logger *lg)
 {
-    case_begin("completion_goes_to_event_occurs");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("completion_goes_to_event_occurs", lg);
     apploop L = { 0 };
-    occ o;
-    occ_init(&o, ctx);
-    register_mask(ctx, &o, OPCOMPLETE_MASK);
+    occ *o = occ_start(ctx);
     int p[2], q[2];
-    test_pipe(p); test_pipe(q);
-    libxl_asyncop_how h1 = ev_how(11), h2 = ev_how(12);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h1), 0);
-    CHECK_RC(libxl_test_fdevent(ctx, q[0], POLLIN, &h2), 0);
+    start_pipe_op(ctx, p, 11);
+    start_pipe_op(ctx, q, 12);
     app_run_for(ctx, &L, 30);
-    CHECK_RC(o.n, 0);                    /* not before the fd is ready */
+    CHECK_RC(o->n, 0);                   /* not before the fd is ready */
     pipe_poke(p[1]);
-    if (!app_run_until(ctx, &L, &o.n, 1, 5000))
-        case_fail("event_occurs not called within 5 s");
-    app_run_for(ctx, &L, 20);
-    CHECK_RC(o.n, 1);
-    check_rec(&o, 0, 11, 0);
+    await_occurs(ctx, &L, o, 1, 20, "event_occurs not called within 5 s");
+    check_rec(o, 0, 11, 0);
     check_no_event(ctx);                 /* not also queued */
     pipe_poke(q[1]);
-    if (!app_run_until(ctx, &L, &o.n, 2, 5000))
-        case_fail("second completion not delivered to event_occurs");
-    app_run_for(ctx, &L, 20);
-    CHECK_RC(o.n, 2);
-    check_rec(&o, 1, 12, 0);
+    await_occurs(ctx, &L, o, 2, 20, "second completion not delivered to event_occurs");
+    check_rec(o, 1, 12, 0);
     check_no_event(ctx);
     close_pipe(p); close_pipe(q);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_progress_still_queued(xentoollog_logger *lg)
 {
-    case_begin("progress_events_outside_mask_still_queue");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_events_outside_mask_still_queue", lg);
     apploop L = { 0 };
-    occ o;
-    occ_init(&o, ctx);
-    register_mask(ctx, &o, OPCOMPLETE_MASK);
+    occ *o = occ_start(ctx);
     libxl_asyncprogress_how aop = { .callback = NULL, .for_event = 77 };
     libxl_asyncop_how h = ev_how(78);
     CHECK_RC(libxl_test_progress(ctx, 3, 10, &aop, &h), 0);
-    for (int i = 0; i < 3; i++) {
-        libxl_event *ev = NULL;
-        int rc = libxl_event_wait(ctx, &ev, PROGRESS_MASK, NULL, NULL);
-        CHECK_RC(rc, 0);
-        if (rc) break;
-        CHECK_RC(ev->type, LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE);
-        CHECK_RC(ev->for_user, 77);
-        libxl_event_free(ctx, ev);
-    }
-    if (!app_run_until(ctx, &L, &o.n, 1, 5000))
-        case_fail("completion not delivered to event_occurs");
-    app_run_for(ctx, &L, 30);
-    CHECK_RC(o.n, 1);                    /* only the completion, once */
-    check_rec(&o, 0, 78, 0);
+    expect_progress_events(ctx, 3, 77, 1);
+    /* only the completion, once */
+    await_occurs(ctx, &L, o, 1, 30, "completion not delivered to event_occurs");
+    check_rec(o, 0, 78, 0);
     check_no_event(ctx);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_reentrant(xentoollog_logger *lg)
 {
-    case_begin("event_occurs_starts_another_op");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("event_occurs_starts_another_op", lg);
     apploop L = { 0 };
-    occ o;
-    occ_init(&o, ctx);
+    occ *o = occ_start(ctx);
     int p[2], q[2];
-    test_pipe(p); test_pipe(q);
-    o.trigger_fu = 21;
-    o.start_fd = q[0];
-    o.start_fu = 22;
-    register_mask(ctx, &o, OPCOMPLETE_MASK);
-    libxl_asyncop_how h = ev_how(21);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    test_pipe(q);
+    o->trigger_fu = 21;
+    o->start_fd = q[0];
+    o->start_fu = 22;
+    start_pipe_op(ctx, p, 21);
     pipe_poke(p[1]);
-    if (!app_run_until(ctx, &L, &o.n, 1, 5000))
-        case_fail("first completion not delivered to event_occurs");
-    CHECK(o.started);
-    CHECK_RC(o.start_rc, 0);
-    app_run_for(ctx, &L, 30);
-    CHECK_RC(o.n, 1);                    /* inner op waits for its pipe */
+    /* the inner op waits for its pipe */
+    await_occurs(ctx, &L, o, 1, 30, "first completion not delivered to event_occurs");
+    CHECK(o->started);
+    CHECK_RC(o->start_rc, 0);
     pipe_poke(q[1]);
-    if (!app_run_until(ctx, &L, &o.n, 2, 5000))
-        case_fail("op started inside event_occurs never completed");
-    app_run_for(ctx, &L, 20);
-    CHECK_RC(o.n, 2);
-    check_rec(&o, 0, 21, 0);
-    check_rec(&o, 1, 22, 0);
+    await_occurs(ctx, &L, o, 2, 20, "op started inside event_occurs never completed");
+    check_rec(o, 0, 21, 0);
+    check_rec(o, 1, 22, 0);
     check_no_event(ctx);
     close_pipe(p); close_pipe(q);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 /* Drives one for_event op to completion and checks it was queued (and
@@ -307,20 +186,13 @@ static void case_reentrant(xentoollog_logger *lg)
 static void expect_queued_completion(libxl_ctx *ctx, occ *o, uint64_t fu)
 {
     int p[2];
-    test_pipe(p);
     int n0 = o->n;
-    libxl_asyncop_how h = ev_how(fu);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    start_pipe_op(ctx, p, fu);
     pipe_poke(p[1]);
     libxl_event *ev = NULL;
     int rc = libxl_event_wait(ctx, &ev, OPCOMPLETE_MASK, NULL, NULL);
     CHECK_RC(rc, 0);
-    if (!rc) {
-        CHECK_RC(ev->type, LIBXL_EVENT_TYPE_OPERATION_COMPLETE);
-        CHECK_RC(ev->for_user, fu);
-        CHECK_RC(ev->u.operation_complete.rc, 0);
-        libxl_event_free(ctx, ev);
-    }
+    if (!rc) check_complete(ctx, ev, fu, 0);
     CHECK_RC(o->n, n0);
     close_pipe(p);
 }
@@ -330,15 +202,13 @@ static void expect_queued_completion(libxl_ctx *ctx, occ *o, uint64_t fu)
 static void expect_hooked_completion(libxl_ctx *ctx, apploop *L, occ *o, uint64_t fu)
 {
     int p[2];
-    test_pipe(p);
     int n0 = o->n;
-    libxl_asyncop_how h = ev_how(fu);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &h), 0);
+    char what[64];
+    snprintf(what, sizeof(what), "completion %llu not delivered to event_occurs",
+             (unsigned long long)fu);
+    start_pipe_op(ctx, p, fu);
     pipe_poke(p[1]);
-    if (!app_run_until(ctx, L, &o->n, n0 + 1, 5000))
-        case_fail("completion %llu not delivered to event_occurs", (unsigned long long)fu);
-    app_run_for(ctx, L, 20);
-    CHECK_RC(o->n, n0 + 1);
+    await_occurs(ctx, L, o, n0 + 1, 20, what);
     check_rec(o, n0, fu, 0);
     check_no_event(ctx);
     close_pipe(p);
@@ -346,38 +216,28 @@ static void expect_hooked_completion(libxl_ctx *ctx, apploop *L, occ *o, uint64_
 
 static void case_reregister_mask0(xentoollog_logger *lg)
 {
-    case_begin("reregister_mask0_completions_queue_again");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("reregister_mask0_completions_queue_again", lg);
     apploop L = { 0 };
-    occ o;
-    occ_init(&o, ctx);
-    register_mask(ctx, &o, OPCOMPLETE_MASK);
-    expect_hooked_completion(ctx, &L, &o, 31);
-    register_mask(ctx, &o, 0);
-    expect_queued_completion(ctx, &o, 32);
-    register_mask(ctx, &o, OPCOMPLETE_MASK);  /* last registration wins */
-    expect_hooked_completion(ctx, &L, &o, 33);
-    CHECK_RC(o.n, 2);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    occ *o = occ_start(ctx);
+    expect_hooked_completion(ctx, &L, o, 31);
+    register_mask(ctx, o, 0);
+    expect_queued_completion(ctx, o, 32);
+    register_mask(ctx, o, OPCOMPLETE_MASK);  /* last registration wins */
+    expect_hooked_completion(ctx, &L, o, 33);
+    CHECK_RC(o->n, 2);
+    app_case_end(ctx, &L);
 }
 
 static void case_null_clears(xentoollog_logger *lg)
 {
-    case_begin("null_hooks_clear_registration");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("null_hooks_clear_registration", lg);
     apploop L = { 0 };
-    occ o;
-    occ_init(&o, ctx);
-    register_mask(ctx, &o, OPCOMPLETE_MASK);
-    expect_hooked_completion(ctx, &L, &o, 41);
+    occ *o = occ_start(ctx);
+    expect_hooked_completion(ctx, &L, o, 41);
     libxl_event_register_callbacks(ctx, NULL, NULL);
-    expect_queued_completion(ctx, &o, 42);
-    CHECK_RC(o.n, 1);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    expect_queued_completion(ctx, o, 42);
+    CHECK_RC(o->n, 1);
+    app_case_end(ctx, &L);
 }
 
 int main(void)

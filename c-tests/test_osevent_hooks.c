@@ -99,6 +99,16 @@ static int clog_get(int *field)
     return v;
 }
 
+/* Checks that since the counts were ign and err, at least n reports
+ * were logged as ignored at DEBUG, and nothing at ERROR. */
+static void expect_ignored(int ign, int err, int n)
+{
+    int nign = clog_get(&clog.ignored) - ign;
+    if (nign < n)
+        case_fail("%d of %d ignored reports logged at DEBUG", nign, n);
+    CHECK_RC(clog_get(&clog.errors), err);
+}
+
 /*---------- helpers ----------*/
 
 typedef struct {
@@ -119,6 +129,26 @@ static libxl_asyncop_how cb_how(done_t *d)
     libxl_asyncop_how h = { .callback = op_done };
     h.u.for_callback = d;
     return h;
+}
+
+/* Opens pipe p and starts a callback-mode libxl_test_fdevent op waiting
+ * for p[0] to be readable, completing into *d. Returns its ao_how. */
+static libxl_asyncop_how start_fd_op(libxl_ctx *ctx, int p[2], done_t *d)
+{
+    test_pipe(p);
+    libxl_asyncop_how how = cb_how(d);
+    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    return how;
+}
+
+/* Starts a callback-mode op whose one osevent is a 60 s timeout
+ * (libxl_test_progress, count 1, aop_how NULL), completing into *d.
+ * Returns its ao_how. */
+static libxl_asyncop_how start_timeout_op(libxl_ctx *ctx, done_t *d)
+{
+    libxl_asyncop_how how = cb_how(d);
+    CHECK_RC(libxl_test_progress(ctx, 1, 60000, NULL, &how), 0);
+    return how;
 }
 
 static libxl_ctx *hooked_ctx(hookloop *L)
@@ -198,10 +228,8 @@ static void case_fd_roundtrip(void)
     hookloop L;
     libxl_ctx *ctx = hooked_case("fd_roundtrip_register_readable_occurred_deregister", &L);
     int p[2];
-    test_pipe(p);
     done_t d = { 0 };
-    libxl_asyncop_how how = cb_how(&d);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    start_fd_op(ctx, p, &d);
     hl_reg *r = hookloop_find_fd(&L, p[0]);
     CHECK(r && r->events == POLLIN && r->for_libxl);
     CHECK_RC(L.t_fd_register, 1);
@@ -273,12 +301,10 @@ static void case_lock_held(void)
     lk.ctx = ctx;
     L.t_in_hook = lk_probe;
     int p[2];
-    test_pipe(p);
     done_t d = { 0 }, t = { 0 };
-    libxl_asyncop_how how = cb_how(&d), thow = cb_how(&t);
 
     lk_arm("fd_register");
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    start_fd_op(ctx, p, &d);
     lk_expect("fd_register");
 
     lk_arm("fd_deregister");
@@ -287,7 +313,7 @@ static void case_lock_held(void)
     lk_expect("fd_deregister");
 
     lk_arm("timeout_register");
-    CHECK_RC(libxl_test_progress(ctx, 1, 60000, NULL, &thow), 0);
+    libxl_asyncop_how thow = start_timeout_op(ctx, &t);
     lk_expect("timeout_register");
 
     lk_arm("timeout_modify");
@@ -308,16 +334,25 @@ static void socket_pair(int s[2])
     }
 }
 
+/* Opens socket pair s and starts a callback-mode libxl_test_fdmodify op
+ * on s[0]: POLLOUT (ready at once), then `events`; completing into *d.
+ * Returns its ao_how. */
+static libxl_asyncop_how start_modify_op(libxl_ctx *ctx, int s[2], done_t *d, short events)
+{
+    socket_pair(s);
+    libxl_asyncop_how how = cb_how(d);
+    CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, events, &how), 0);
+    return how;
+}
+
 static void case_modify(void)
 {
     hookloop L;
     libxl_ctx *ctx = hooked_case("modify_on_events_change_keeps_the_registration", &L);
     int s[2];
-    socket_pair(s);
     done_t d = { 0 };
-    libxl_asyncop_how how = cb_how(&d);
     /* Writable at once; then wait for readable. */
-    CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, POLLIN, &how), 0);
+    start_modify_op(ctx, s, &d, POLLIN);
     hl_reg *r = hookloop_find_fd(&L, s[0]);
     CHECK(r && r->events == POLLOUT);
     void *tok = r ? r->for_libxl : NULL;
@@ -346,10 +381,8 @@ static void case_modify_to_no_events(void)
     hookloop L;
     libxl_ctx *ctx = hooked_case("modify_to_no_events_keeps_a_quiet_registration", &L);
     int s[2];
-    socket_pair(s);
     done_t d = { 0 };
-    libxl_asyncop_how how = cb_how(&d);
-    CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, 0, &how), 0);
+    libxl_asyncop_how how = start_modify_op(ctx, s, &d, 0);
     if (!hookloop_run_until(ctx, &L, &L.t_fd_modify, 1, 5000))
         case_fail("fd_modify not called");
     hl_reg *r = hookloop_find_fd(&L, s[0]);
@@ -370,10 +403,8 @@ static void case_modify_failure(void)
     libxl_ctx *ctx = hooked_case("failing_fd_modify_fails_the_op_and_its_updated_value_is_kept", &L);
     L.t_fail_fd_modify = 7;      /* moves the registration, then fails */
     int s[2];
-    socket_pair(s);
     done_t d = { 0 };
-    libxl_asyncop_how how = cb_how(&d);
-    CHECK_RC(libxl_test_fdmodify(ctx, s[0], POLLOUT, POLLIN, &how), 0);
+    start_modify_op(ctx, s, &d, POLLIN);
     hl_reg *r = hookloop_find_fd(&L, s[0]);
     wait_done(ctx, &L, &d, 7, "fdmodify with failing fd_modify");
     CHECK_RC(L.t_fd_modify, 1);
@@ -411,8 +442,7 @@ static void case_deregistered_timeout(void)
     hookloop L;
     libxl_ctx *ctx = hooked_case("deregistered_timeout_is_modified_to_now_never_deregistered", &L);
     done_t d = { 0 };
-    libxl_asyncop_how how = cb_how(&d);
-    CHECK_RC(libxl_test_progress(ctx, 1, 60000, NULL, &how), 0);
+    libxl_asyncop_how how = start_timeout_op(ctx, &d);
     void *nexus = live_timeout(&L);
     CHECK(nexus != NULL);
     CHECK_RC(libxl_ao_abort(ctx, &how), 0);
@@ -439,16 +469,13 @@ static void case_stale_fd_tokens(void)
     hookloop L;
     libxl_ctx *ctx = hooked_case("stale_duplicated_and_forged_fd_tokens_are_ignored", &L);
     int pa[2], pb[2];
-    test_pipe(pa);
-    test_pipe(pb);
     done_t da = { 0 }, db = { 0 };
-    libxl_asyncop_how ha = cb_how(&da), hb = cb_how(&db);
-    CHECK_RC(libxl_test_fdevent(ctx, pa[0], POLLIN, &ha), 0);
+    start_fd_op(ctx, pa, &da);
     hl_reg *ra = hookloop_find_fd(&L, pa[0]);
     void *tok_a = ra ? ra->for_libxl : NULL;
     pipe_poke(pa[1]);
     wait_done(ctx, &L, &da, 0, "op A");
-    CHECK_RC(libxl_test_fdevent(ctx, pb[0], POLLIN, &hb), 0);
+    start_fd_op(ctx, pb, &db);
     hl_reg *rb = hookloop_find_fd(&L, pb[0]);
     void *tok_b = rb ? rb->for_libxl : NULL;
     CHECK(tok_a && tok_b && tok_a != tok_b);
@@ -467,10 +494,7 @@ static void case_stale_fd_tokens(void)
         libxl_osevent_occurred_fd(ctx, forged[i], pb[0], POLLIN, POLLIN);
     libxl_osevent_occurred_fd(ctx, tok_b, pa[0], POLLIN, POLLIN);  /* right token, wrong fd */
     CHECK_RC(db.n, 0);
-    int nign = clog_get(&clog.ignored) - ign;
-    if (nign < 10)
-        case_fail("%d of 10 ignored reports logged at DEBUG", nign);
-    CHECK_RC(clog_get(&clog.errors), err);
+    expect_ignored(ign, err, 10);
 
     libxl_osevent_occurred_fd(ctx, tok_b, pb[0], POLLIN, POLLIN);
     CHECK_RC(db.n, 1);
@@ -488,18 +512,17 @@ static void case_stale_timeout_tokens(void)
     hookloop L;
     libxl_ctx *ctx = hooked_case("stale_duplicated_and_forged_timeout_tokens_are_ignored", &L);
     done_t d1 = { 0 }, d2 = { 0 }, df = { 0 };
-    libxl_asyncop_how h1 = cb_how(&d1), h2 = cb_how(&d2), hf = cb_how(&df);
+    libxl_asyncop_how h1 = cb_how(&d1);
     CHECK_RC(libxl_test_progress(ctx, 1, 5, NULL, &h1), 0);
     void *n1 = live_timeout(&L);
     wait_done(ctx, &L, &d1, 0, "first timeout op");
-    CHECK_RC(libxl_test_progress(ctx, 1, 60000, NULL, &h2), 0);
+    libxl_asyncop_how h2 = start_timeout_op(ctx, &d2);
     void *n2 = live_timeout(&L);
     CHECK(n1 && n2 && n1 != n2);
     if (!same_slot(n1, n2))
         case_fail("precondition: the second timeout did not reuse the first's slot");
     int p[2];
-    test_pipe(p);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &hf), 0);
+    libxl_asyncop_how hf = start_fd_op(ctx, p, &df);
     hl_reg *rf = hookloop_find_fd(&L, p[0]);
     void *fd_tok = rf ? rf->for_libxl : NULL;
 
@@ -511,10 +534,7 @@ static void case_stale_timeout_tokens(void)
     libxl_osevent_occurred_timeout(ctx, &L);
     CHECK_RC(d2.n, 0);
     CHECK_RC(df.n, 0);
-    int nign = clog_get(&clog.ignored) - ign;
-    if (nign < 5)
-        case_fail("%d of 5 ignored reports logged at DEBUG", nign);
-    CHECK_RC(clog_get(&clog.errors), err);
+    expect_ignored(ign, err, 5);
 
     CHECK_RC(libxl_ao_abort(ctx, &h2), 0);
     CHECK_RC(d2.rc, ERROR_ABORTED);
@@ -576,11 +596,9 @@ static void case_ctx_free(void)
     hookloop L;
     libxl_ctx *ctx = hooked_case("ctx_free_with_ops_in_progress_empties_the_registry", &L);
     int p[2];
-    test_pipe(p);
     done_t d = { 0 }, t = { 0 };
-    libxl_asyncop_how how = cb_how(&d), thow = cb_how(&t);
-    CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
-    CHECK_RC(libxl_test_progress(ctx, 1, 60000, NULL, &thow), 0);
+    start_fd_op(ctx, p, &d);
+    start_timeout_op(ctx, &t);
     int nfds, nt;
     hookloop_count(&L, &nfds, &nt, NULL);
     CHECK(nfds == 1 && nt == 1);

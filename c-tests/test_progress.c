@@ -22,100 +22,11 @@
  * extra, misordered or early events, wrong cookies/types/rc); hangs become
  * FAIL via the watchdog.
  */
-#include "harness.h"
+#include "apploop.h"
 
 #include <libxl_test_progress.h>
 
-#define OPCOMPLETE_MASK (1UL << LIBXL_EVENT_TYPE_OPERATION_COMPLETE)
-#define PROGRESS_MASK (1UL << LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE)
-
-/*---------- application poll loop ----------*/
-
-typedef struct {
-    struct pollfd *fds;
-    int nalloc;
-} apploop;
-
-static void apploop_free(apploop *L)
-{
-    free(L->fds);
-    L->fds = NULL;
-    L->nalloc = 0;
-}
-
-static int app_iter(libxl_ctx *ctx, apploop *L, int max_ms)
-{
-    int nfds, timeout, rc;
-    for (;;) {
-        nfds = L->nalloc;
-        timeout = max_ms;
-        rc = libxl_osevent_beforepoll(ctx, &nfds, L->fds, &timeout, tv_now());
-        if (rc == ERROR_BUFFERFULL && nfds > L->nalloc) {
-            struct pollfd *n = realloc(L->fds, nfds * sizeof(*n));
-            if (!n) { perror("realloc"); exit(1); }
-            L->fds = n;
-            L->nalloc = nfds;
-            continue;
-        }
-        if (rc) {
-            case_fail("libxl_osevent_beforepoll rc=%d", rc);
-            return rc;
-        }
-        break;
-    }
-    if (timeout > max_ms || timeout < 0)
-        timeout = max_ms;
-    if (poll(L->fds, nfds, timeout) < 0 && errno != EINTR) {
-        case_fail("poll: %s", strerror(errno));
-        return ERROR_FAIL;
-    }
-    libxl_osevent_afterpoll(ctx, nfds, L->fds, tv_now());
-    return 0;
-}
-
-static void app_run_for(libxl_ctx *ctx, apploop *L, int ms)
-{
-    double end = now_ms() + ms;
-    for (;;) {
-        double left = end - now_ms();
-        if (left <= 0) break;
-        if (app_iter(ctx, L, (int)left + 1)) break;
-    }
-}
-
-static int app_run_until(libxl_ctx *ctx, apploop *L, volatile int *counter,
-                         int target, int timeout_ms)
-{
-    double end = now_ms() + timeout_ms;
-    while (*counter < target) {
-        double left = end - now_ms();
-        if (left <= 0) return 0;
-        if (app_iter(ctx, L, left > 100 ? 100 : (int)left + 1)) return 0;
-    }
-    return 1;
-}
-
 /*---------- helpers ----------*/
-
-static void check_no_event(libxl_ctx *ctx)
-{
-    libxl_event *ev = NULL;
-    int rc = libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL);
-    if (rc == 0) {
-        case_fail("unexpected event queued: type %d for_user %llu",
-                  ev->type, (unsigned long long)ev->for_user);
-        libxl_event_free(ctx, ev);
-    } else {
-        CHECK_RC(rc, ERROR_NOT_READY);
-    }
-}
-
-static libxl_asyncop_how ev_how(uint64_t fu)
-{
-    libxl_asyncop_how h = { .callback = NULL };
-    h.u.for_event = fu;
-    return h;
-}
 
 /* Collects events with libxl_event_wait until the completion for
  * ao_for_user; checks count progress events for_user 77 come first,
@@ -171,28 +82,42 @@ static void collect_for_event(libxl_ctx *ctx, int count, int interval,
     check_no_event(ctx);
 }
 
+/* Runs libxl_test_progress(count, interval) with progress per *aop (a
+ * for_event 77 one, or NULL) and completion event ao_for_user, and checks
+ * its events with collect_for_event. Returns the time it was started. */
+static double run_for_event(libxl_ctx *ctx, int count, int interval,
+                            libxl_asyncprogress_how *aop, uint64_t ao_for_user)
+{
+    libxl_asyncop_how h = ev_how(ao_for_user);
+    double t0 = now_ms();
+    CHECK_RC(libxl_test_progress(ctx, count, interval, aop, &h), 0);
+    collect_for_event(ctx, count, interval, ao_for_user, t0, aop ? count : 0);
+    return t0;
+}
+
 /*---------- cases ----------*/
 
 static void case_for_event(xentoollog_logger *lg)
 {
-    case_begin("progress_for_event");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_for_event", lg);
     libxl_asyncprogress_how aop = { .callback = NULL, .for_event = 77 };
-    libxl_asyncop_how h = ev_how(78);
-    double t0 = now_ms();
-    CHECK_RC(libxl_test_progress(ctx, 5, 30, &aop, &h), 0);
-    collect_for_event(ctx, 5, 30, 78, t0, 5);
-    libxl_ctx_free(ctx);
-    case_end();
+    run_for_event(ctx, 5, 30, &aop, 78);
+    app_case_end(ctx, NULL);
 }
 
 typedef struct {
-    volatile int progress, done;
+    volatile int progress;
+    cbrec done;            /* the completion (rec_cb) */
     int bad;               /* progress callback got a wrong event/cookie */
     int progress_after_done;
-    int done_rc;
     double t[16];
 } pstate;
+
+static void pstate_init(pstate *s)
+{
+    memset(s, 0, sizeof(*s));
+    cbrec_init(&s->done);
+}
 
 static void prog_cb(libxl_ctx *ctx, libxl_event *ev, void *fc)
 {
@@ -205,38 +130,27 @@ static void prog_cb(libxl_ctx *ctx, libxl_event *ev, void *fc)
             s->bad++;
         libxl_event_free(ctx, ev);
     }
-    if (s->done) s->progress_after_done++;
+    if (s->done.calls) s->progress_after_done++;
     if (s->progress < 16) s->t[s->progress] = now_ms();
     s->progress++;
 }
 
-static void done_cb(libxl_ctx *ctx, int rc, void *fc)
-{
-    (void)ctx;
-    pstate *s = fc;
-    s->done_rc = rc;
-    s->done++;
-}
-
 static void case_callback(xentoollog_logger *lg)
 {
-    case_begin("progress_callback");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_callback", lg);
     apploop L = { 0 };
     pstate s;
-    memset(&s, 0, sizeof(s));
-    s.done_rc = 12345;
+    pstate_init(&s);
     libxl_asyncprogress_how aop = { .callback = prog_cb, .for_event = 77, .for_callback = &s };
-    libxl_asyncop_how h = { .callback = done_cb };
-    h.u.for_callback = &s;
+    libxl_asyncop_how h = cb_how(rec_cb, &s.done);
     double t0 = now_ms();
     CHECK_RC(libxl_test_progress(ctx, 6, 20, &aop, &h), 0);
     CHECK_RC(s.progress, 0); /* the first report is an interval away */
-    if (!app_run_until(ctx, &L, &s.done, 1, 5000))
+    if (!app_run_until(ctx, &L, &s.done.calls, 1, 5000))
         case_fail("no completion callback (progress %d)", s.progress);
     app_run_for(ctx, &L, 50);
-    CHECK_RC(s.done, 1);
-    CHECK_RC(s.done_rc, 0);
+    CHECK_RC(s.done.calls, 1);
+    CHECK_RC(s.done.rc, 0);
     CHECK_RC(s.progress, 6);
     CHECK_RC(s.bad, 0);
     CHECK_RC(s.progress_after_done, 0);
@@ -247,50 +161,37 @@ static void case_callback(xentoollog_logger *lg)
                 case_fail("progress %d only %.1f ms after the previous", i, s.t[i] - s.t[i - 1]);
     }
     check_no_event(ctx); /* callbacks: nothing queued */
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 static void case_null_aop(xentoollog_logger *lg)
 {
-    case_begin("progress_null_aop_discards");
-    libxl_ctx *ctx = test_ctx(lg);
-    libxl_asyncop_how h = ev_how(80);
-    double t0 = now_ms();
-    CHECK_RC(libxl_test_progress(ctx, 3, 15, NULL, &h), 0);
-    collect_for_event(ctx, 3, 15, 80, t0, 0);
+    libxl_ctx *ctx = app_case("progress_null_aop_discards", lg);
+    double t0 = run_for_event(ctx, 3, 15, NULL, 80);
     /* the op still took its intervals */
     double dt = now_ms() - t0;
     if (dt < 3 * 15 * 0.9) case_fail("completed after %.1f ms, expected >= ~45", dt);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, NULL);
 }
 
 static void case_count_zero(xentoollog_logger *lg)
 {
-    case_begin("progress_count_zero");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_count_zero", lg);
     libxl_asyncprogress_how aop = { .callback = NULL, .for_event = 77 };
-    libxl_asyncop_how h = ev_how(79);
-    double t0 = now_ms();
-    CHECK_RC(libxl_test_progress(ctx, 0, 10, &aop, &h), 0);
-    collect_for_event(ctx, 0, 10, 79, t0, 0);
+    run_for_event(ctx, 0, 10, &aop, 79);
     /* synchronous, and with a progress callback that must not be called */
     pstate s;
-    memset(&s, 0, sizeof(s));
+    pstate_init(&s);
     libxl_asyncprogress_how aopc = { .callback = prog_cb, .for_event = 77, .for_callback = &s };
     CHECK_RC(libxl_test_progress(ctx, 0, 10, &aopc, NULL), 0);
     CHECK_RC(s.progress, 0);
     check_no_event(ctx);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, NULL);
 }
 
 static void case_sync_for_event(xentoollog_logger *lg)
 {
-    case_begin("progress_sync_for_event");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_sync_for_event", lg);
     libxl_asyncprogress_how aop = { .callback = NULL, .for_event = 77 };
     double t0 = now_ms();
     int rc = libxl_test_progress(ctx, 4, 25, &aop, NULL);
@@ -298,25 +199,16 @@ static void case_sync_for_event(xentoollog_logger *lg)
     CHECK_RC(rc, 0);
     if (dt < 4 * 25 * 0.9) case_fail("returned after %.1f ms, expected >= ~100", dt);
     if (dt > 4 * 25 + 3000) case_fail("returned after %.1f ms", dt);
-    for (int i = 0; i < 4; i++) {
-        libxl_event *ev = NULL;
-        rc = libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL);
-        if (rc) { case_fail("progress event %d missing after return (rc %d)", i + 1, rc); break; }
-        CHECK_RC(ev->type, LIBXL_EVENT_TYPE_DOMAIN_CREATE_CONSOLE_AVAILABLE);
-        CHECK_RC(ev->for_user, 77);
-        libxl_event_free(ctx, ev);
-    }
+    expect_progress_events(ctx, 4, 77, 0); /* queued before the return */
     check_no_event(ctx); /* no 5th event, no OPERATION_COMPLETE */
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, NULL);
 }
 
 static void case_sync_callback(xentoollog_logger *lg)
 {
-    case_begin("progress_sync_callback_before_return");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_sync_callback_before_return", lg);
     pstate s;
-    memset(&s, 0, sizeof(s));
+    pstate_init(&s);
     libxl_asyncprogress_how aop = { .callback = prog_cb, .for_event = 77, .for_callback = &s };
     CHECK_RC(libxl_test_progress(ctx, 3, 10, &aop, NULL), 0);
     /* libxl: with ao_how NULL, progress callbacks happen strictly before
@@ -324,21 +216,18 @@ static void case_sync_callback(xentoollog_logger *lg)
     CHECK_RC(s.progress, 3);
     CHECK_RC(s.bad, 0);
     check_no_event(ctx);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, NULL);
 }
 
 static void case_inval(xentoollog_logger *lg)
 {
-    case_begin("progress_negative_args_inval");
-    libxl_ctx *ctx = test_ctx(lg);
+    libxl_ctx *ctx = app_case("progress_negative_args_inval", lg);
     apploop L = { 0 };
     pstate s;
-    memset(&s, 0, sizeof(s));
+    pstate_init(&s);
     libxl_asyncprogress_how aop = { .callback = NULL, .for_event = 77 };
     libxl_asyncop_how h = ev_how(81);
-    libxl_asyncop_how hc = { .callback = done_cb };
-    hc.u.for_callback = &s;
+    libxl_asyncop_how hc = cb_how(rec_cb, &s.done);
     CHECK_RC(libxl_test_progress(ctx, -1, 10, &aop, &h), ERROR_INVAL);
     CHECK_RC(libxl_test_progress(ctx, 2, -1, &aop, &h), ERROR_INVAL);
     CHECK_RC(libxl_test_progress(ctx, -1, 10, &aop, &hc), ERROR_INVAL);
@@ -348,17 +237,14 @@ static void case_inval(xentoollog_logger *lg)
     /* nothing was started: no completion, no progress, no callback */
     app_run_for(ctx, &L, 60);
     check_no_event(ctx);
-    CHECK_RC(s.done, 0);
+    CHECK_RC(s.done.calls, 0);
     CHECK_RC(libxl_ao_abort(ctx, &h), ERROR_NOTFOUND);
-    apploop_free(&L);
-    libxl_ctx_free(ctx);
-    case_end();
+    app_case_end(ctx, &L);
 }
 
 int main(void)
 {
     watchdog(60);
-    (void)test_pipe; (void)pipe_poke; /* harness helpers this file needs not */
     xentoollog_logger *lg = test_logger();
 
     case_for_event(lg);

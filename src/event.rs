@@ -6,8 +6,8 @@
 //!   bit is in the registered mask (after the lock is released), otherwise
 //!   into the queue, from which check/wait remove it.
 //! * Queueing an event wakes every thread waiting in `libxl_event_wait`,
-//!   and the application if it may be sleeping on a beforepoll set, so no
-//!   waiter sleeps past an event.
+//!   and the application poller unless the application is inside afterpoll
+//!   (after which it checks events), so no waiter sleeps past an event.
 //! * Predicates run with the lock held; they must not call libxl (that is
 //!   caught as re-entry).
 //! * check/wait are O(n) in the number of queued events that do not match,
@@ -26,6 +26,14 @@ pub const EVENT_DOMAIN_DEATH: u32 = 2;
 pub const EVENT_DISK_EJECT: u32 = 3;
 pub const EVENT_OPERATION_COMPLETE: u32 = 4;
 pub const EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE: u32 = 5;
+
+/// The typemask bits of every event type that exists: a wait whose mask
+/// has none of them could never return.
+pub const KNOWN_TYPES_MASK: u64 = (1 << EVENT_DOMAIN_SHUTDOWN)
+    | (1 << EVENT_DOMAIN_DEATH)
+    | (1 << EVENT_DISK_EJECT)
+    | (1 << EVENT_OPERATION_COMPLETE)
+    | (1 << EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -118,7 +126,9 @@ impl Egc<'_> {
         let st = self.st();
         st.events.queue.push_back(ev);
         let app = st.pollers.app();
-        let wake_app = st.pollers.app_armed;
+        // Wake the application unless it is in afterpoll (it checks events
+        // next): it may have checked already and be about to sleep.
+        let wake_app = !st.pollers.app_in_afterpoll;
         let r = st.pollers.wake_event_waiters().and_then(|()| if wake_app { st.pollers.wake(app) } else { Ok(()) });
         if let Err(e) = r {
             self.disaster("cannot wake a thread waiting for events", e.raw_os_error().unwrap_or(0));
@@ -137,7 +147,13 @@ impl Egc<'_> {
     }
 
     /// Like `event_check`, but runs the event loop until a match arrives.
+    /// An event already queued is returned without taking a poller (so
+    /// even when none can be made: out of fds).
     pub fn event_wait(&mut self, typemask: u64, pred: &mut dyn FnMut(&Event) -> bool) -> Result<Event, Rc> {
+        match self.event_check(typemask, pred) {
+            Err(ERROR_NOT_READY) => {}
+            other => return other,
+        }
         let pid = match self.st().pollers.get() {
             Ok(p) => p,
             Err(e) => {

@@ -152,22 +152,37 @@ impl Egc<'_> {
         }
     }
 
+    /// Turns an application's `for_libxl` back into a token of the kind
+    /// asked for. Any value while no hooks are registered (we issued none)
+    /// is the caller's bug: logged at ERROR naming `for_libxl`, ignored. A
+    /// value we can never have issued (NULL, generation 0, the other
+    /// kind's tag) is recognised and ignored at DEBUG, like a well-formed
+    /// stale token (a normal race, handled by the caller).
+    fn occurred_token(&self, entry: &str, for_libxl: usize, timeout: bool) -> Result<Token, Rc> {
+        if self.hooks.hooks.is_none() {
+            crate::xl_log!(self.ctx, Error,
+                "{entry}: invalid argument for_libxl ({for_libxl:#x}): no osevent hooks are registered, \
+                 so libxl gave out no for_libxl values; ignored");
+            return Err(ERROR_INVAL);
+        }
+        token_from_for_libxl(for_libxl, timeout).ok_or_else(|| {
+            let kind = if timeout { "timeout_register" } else { "fd_register" };
+            crate::xl_log!(self.ctx, Debug,
+                "{entry}: for_libxl {for_libxl:#x} is not a value libxl gave to {kind} (forged or mistaken); ignored");
+            ERROR_INVAL
+        })
+    }
+
     /// `libxl_osevent_occurred_fd`.
     pub fn osevent_occurred_fd(&mut self, for_libxl: usize, fd: i32, revents: i16) -> Result<(), Rc> {
-        let Some(ev) = token_from_for_libxl(for_libxl, false) else {
-            crate::xl_log!(self.ctx, Debug, "occurred_fd: for_libxl {for_libxl:#x} is not an fd token we issued, ignored");
-            return Err(ERROR_INVAL);
-        };
+        let ev = self.occurred_token("libxl_osevent_occurred_fd", for_libxl, false)?;
         self.fd_occurs(ev, fd, revents);
         Ok(())
     }
 
     /// `libxl_osevent_occurred_timeout`.
     pub fn osevent_occurred_timeout(&mut self, for_libxl: usize) -> Result<(), Rc> {
-        let Some(nexus) = token_from_for_libxl(for_libxl, true) else {
-            crate::xl_log!(self.ctx, Debug, "occurred_timeout: for_libxl {for_libxl:#x} is not a timeout token we issued, ignored");
-            return Err(ERROR_INVAL);
-        };
+        let nexus = self.occurred_token("libxl_osevent_occurred_timeout", for_libxl, true)?;
         let Some(n) = self.st().hooks.time_nexi.get(nexus) else {
             crate::xl_log!(self.ctx, Debug, "occurred_timeout: nexus {nexus} is stale, ignored");
             return Ok(());
@@ -339,6 +354,7 @@ mod tests {
         setup(&ctx);
         let mut egc = Egc::new(&ctx, "test");
         assert_eq!(egc.osevent_occurred_fd(0, 3, POLLIN), Err(ERROR_INVAL));
+        assert_eq!(egc.osevent_occurred_timeout(0), Err(ERROR_INVAL));
         assert_eq!(egc.osevent_occurred_fd(0xdead_beef_0000_0001, 3, POLLIN), Ok(()));
         assert_eq!(egc.osevent_occurred_timeout(12345 << 32), Err(ERROR_INVAL), "untagged: not a timeout token");
         assert_eq!(egc.osevent_occurred_timeout((12345 << 32) | TIMEOUT_TAG), Ok(()), "stale nexus");
@@ -370,5 +386,18 @@ mod tests {
         egc.osevent_occurred_fd(fd_tok, fd, POLLIN).unwrap();
         egc.osevent_occurred_timeout(nexus).unwrap();
         assert_eq!((*fd_calls.lock(), *timeouts.lock()), (1, 1), "the right kinds are accepted");
+    }
+
+    #[test]
+    fn occurred_reports_without_hooks_are_refused_even_if_they_look_like_live_tokens() {
+        let ctx = testutil::ctx();
+        let (r, w) = testutil::pipe();
+        testutil::poke(&w);
+        let n = Arc::new(Mutex::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let n2 = n.clone();
+        let ev = egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, Box::new(move |_, _, _, _, _| *n2.lock() += 1)).unwrap();
+        assert_eq!(egc.osevent_occurred_fd(ev.to_usize(), r.as_raw_fd(), POLLIN), Err(ERROR_INVAL));
+        assert_eq!(*n.lock(), 0, "no hooks: libxl gave the application no token, so none is honoured");
     }
 }

@@ -9,6 +9,10 @@
 //!   callback runs only if something holds *now*, and gets those revents.
 //! * The callback runs with the lock held, through the egc. It stays
 //!   registered afterwards unless it (or anyone) deregisters it.
+//! * **A closed fd cannot spin.** A callback that got `POLLNVAL` (the fd
+//!   was closed while registered: the application's bug) is told once; if
+//!   its registration is still live afterwards its events are set to 0, so
+//!   no poller reports it again until it is modified or deregistered.
 //! * With osevent hooks, every registration is mirrored to the application
 //!   (`fd_register`/`fd_modify`/`fd_deregister`), with this registration's
 //!   token as `for_libxl`.
@@ -41,6 +45,8 @@ pub struct FdEntry {
     pub events: i16,
     /// Index in the registry's dense poll set (`NOT_DENSE` if events are 0).
     dense: u32,
+    /// The application beforepoll set this was last dispatched for.
+    app_gen: u32,
     /// `None` only while the callback is running.
     cb: Option<FdHandler>,
     /// The application's registration value (hooks only).
@@ -117,6 +123,16 @@ impl FdRegistry {
         self.slab.tokens()
     }
 
+    pub(crate) fn app_gen(&self, ev: EvFd) -> Option<u32> {
+        self.slab.get(ev).map(|e| e.app_gen)
+    }
+
+    pub(crate) fn set_app_gen(&mut self, ev: EvFd, gen: u32) {
+        if let Some(e) = self.slab.get_mut(ev) {
+            e.app_gen = gen;
+        }
+    }
+
     /// Every fd with at least one registration.
     pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
         self.by_fd.fds()
@@ -164,7 +180,7 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "ev_fd register: fd {fd} is negative");
             return Err(ERROR_INVAL);
         }
-        let ev = self.st().fds.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, cb: Some(cb), for_app: 0, owner });
+        let ev = self.st().fds.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, app_gen: 0, cb: Some(cb), for_app: 0, owner });
         if let Err(rc) = self.hook_fd_register(ev, fd, events) {
             self.st().fds.slab.remove(ev);
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} register fd={fd}: application's fd_register hook failed (rc={rc})");
@@ -268,9 +284,14 @@ impl Egc<'_> {
             FdHandler::Closure(f) => f(self, ev, fd, events, revents),
             FdHandler::Fn(f, data) => f(self, ev, fd, events, revents, *data),
         }
-        if let Some(e) = self.st().fds.slab.get_mut(ev) {
-            if e.cb.is_none() {
-                e.cb = Some(cb);
+        let Some(e) = self.st().fds.slab.get_mut(ev) else { return true };
+        if e.cb.is_none() {
+            e.cb = Some(cb);
+        }
+        if revents & sys::POLLNVAL != 0 && e.fd == fd && e.events != 0 {
+            crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: closed but still registered: no longer polled");
+            if let Err(rc) = self.ev_fd_modify(ev, 0) {
+                crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: cannot stop polling it (rc={rc})");
             }
         }
         true
@@ -394,6 +415,23 @@ mod tests {
             got.sort_unstable();
             assert_eq!(got, want, "after step {step}");
         }
+    }
+
+    /// An fd number that is never open (above any fd limit we run with).
+    const NEVER_OPEN: i32 = 1 << 29;
+
+    #[test]
+    fn a_closed_fd_is_reported_once_and_then_no_longer_polled() {
+        let ctx = testutil::ctx();
+        let n = Arc::new(AtomicUsize::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let ev = egc.ev_fd_register(None, NEVER_OPEN, POLLIN, counting(&n)).unwrap();
+        assert_eq!(egc.fds.set_len(), 1);
+        egc.fd_occurs(ev, NEVER_OPEN, crate::sys::POLLNVAL);
+        assert_eq!(n.load(Ordering::SeqCst), 1, "the callback sees POLLNVAL once");
+        assert!(egc.ev_fd_isregistered(ev), "still registered: only the owner may deregister it");
+        assert_eq!(egc.fds.get(ev).unwrap().events, 0, "parked");
+        assert_eq!(egc.fds.set_len(), 0, "no longer in any poll set, so it cannot spin");
     }
 
     #[test]

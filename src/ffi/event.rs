@@ -109,6 +109,8 @@ pub unsafe extern "C" fn libxl_event_wait(
     unsafe {
         ffi_entry(ENTRY, ctx, |egc| {
             crate::check_arg!(egc, !event_r.is_null(), ENTRY, "event_r", "NULL (libxl would wait forever)");
+            crate::check_arg!(egc, typemask & crate::event::KNOWN_TYPES_MASK != 0, ENTRY, "typemask",
+                format!("{typemask:#x} selects no event type (libxl would wait forever)"));
             match egc.event_wait(typemask, &mut with_predicate(predicate, predicate_user)) {
                 Ok(ev) => {
                     *event_r = to_c_heap(&ev);

@@ -25,9 +25,17 @@
 //!   a delete already failed with EBADF) the instance is rebuilt from the
 //!   registry, which evicts it. Spurious wakeups never become spurious
 //!   callbacks: every dispatch re-checks the fd first.
-//! * fds epoll refuses (`EPERM`: regular files) are kept in `unpollable`
-//!   and `poll`ed beside the epoll fd, so every fd the registry accepts is
+//! * fds epoll refuses (`EPERM`: regular files; `ENOSPC`/`ENOMEM`: the
+//!   user's epoll watch limit or kernel memory) are kept in `unpollable` and
+//!   `poll`ed beside the epoll fd, so every fd the registry accepts is
 //!   watched.
+//! * **A closed fd is reported, never silently dropped.** An fd the
+//!   application closed while it was still registered (`EBADF` when the
+//!   mirror adds it; or gone from the instance, which epoll does silently
+//!   when the file is closed, found by [`Mirror::audit`]) is queued in
+//!   `closed` and reported as `POLLNVAL` at the next sleep, as `poll(2)`
+//!   would report it, so its operation sees the error instead of waiting
+//!   forever.
 //!
 //! The instance is shared (`Arc`) so the sleeping thread can wait on it
 //! without the lock while other threads, lock held, change it: epoll_ctl
@@ -67,6 +75,8 @@ pub struct Mirror {
     spurious: u32,
     /// How many times the instance was rebuilt (for tests and logs).
     pub rebuilds: u32,
+    /// fds found closed, to report as `POLLNVAL` (see the invariants).
+    closed: Vec<i32>,
 }
 
 impl Mirror {
@@ -84,6 +94,7 @@ impl Mirror {
             suspect_stale: false,
             spurious: 0,
             rebuilds: 0,
+            closed: Vec::new(),
         };
         m.sync(reg);
         Ok(m)
@@ -226,16 +237,48 @@ impl Mirror {
                 self.have.insert(fd, want);
             }
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSPC | libc::ENOMEM)) => {
                 self.have.remove(&fd);
                 self.unpollable.push(sys::pollfd(fd, want));
             }
-            // EBADF: the application closed a registered fd. Nothing to
-            // watch; poll-style NVAL reporting is not available here.
+            // EBADF: the application closed a registered fd. Report it as
+            // poll(2) would (POLLNVAL) rather than watch nothing forever.
             Err(_) => {
                 self.have.remove(&fd);
+                self.closed.push(fd);
             }
         }
+    }
+
+    /// Checks that every fd this instance should hold is still in it: epoll
+    /// forgets an fd silently when its file is closed. Each one gone is
+    /// queued as closed (reported as `POLLNVAL`; an fd that is no longer
+    /// registered, or whose number now names another file, dispatches
+    /// nothing) and marked for the next `sync`. O(fds); run only by a poller
+    /// that has been idle for a whole [`AUDIT_MS`](super::AUDIT_MS).
+    pub fn audit(&mut self) {
+        let gone: Vec<i32> = self
+            .have
+            .iter()
+            .filter(|&(&fd, &ev)| {
+                matches!(self.ep.ctl(Op::Modify, fd, ev, fd as u64),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBADF)))
+            })
+            .map(|(&fd, _)| fd)
+            .collect();
+        for fd in gone {
+            self.have.remove(&fd);
+            self.gone.remove(&fd);
+            if !self.full_resync {
+                self.dirty.insert(fd);
+            }
+            self.closed.push(fd);
+        }
+    }
+
+    /// Takes the fds found closed, as `(fd, POLLNVAL)` results.
+    pub fn take_closed(&mut self) -> Ready {
+        self.closed.drain(..).map(|fd| (fd as u64, sys::POLLNVAL)).collect()
     }
 
     /// How many fds the instance holds (for tests).
@@ -383,6 +426,48 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         let rc = crate::testops::fdevent::test_fdevent(&mut egc, f.as_raw_fd(), POLLIN, AoHow::Sync);
         assert_eq!(rc, 0, "epoll refuses regular files (EPERM); the poller must still see it ready");
+    }
+
+    /// An fd number that is never open (above any fd limit we run with).
+    const NEVER_OPEN: i32 = 1 << 29;
+
+    #[test]
+    fn a_registered_fd_that_is_closed_is_reported_as_pollnval_not_watched_forever() {
+        let ctx = epoll_ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let pid = egc.st().pollers.get().unwrap();
+        egc.ev_fd_register(None, NEVER_OPEN, POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
+        egc.mirror_ready(pid).unwrap();
+        let m = egc.st().pollers.get_mut(pid).mirror.as_mut().unwrap();
+        assert_eq!(m.take_closed(), vec![(NEVER_OPEN as u64, crate::sys::POLLNVAL)], "EBADF from epoll_ctl is reported");
+        assert!(m.take_closed().is_empty(), "once");
+    }
+
+    #[test]
+    fn audit_finds_an_fd_closed_while_in_the_epoll_set() {
+        let ctx = epoll_ctx();
+        let (r, _w) = testutil::pipe();
+        let fd = r.as_raw_fd();
+        let mut egc = Egc::new(&ctx, "test");
+        let pid = egc.st().pollers.get().unwrap();
+        egc.ev_fd_register(None, fd, POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
+        egc.mirror_ready(pid).unwrap();
+        let m = egc.st().pollers.get_mut(pid).mirror.as_mut().unwrap();
+        m.audit();
+        assert!(m.take_closed().is_empty(), "an open fd passes the audit");
+        drop(r); // the application closes a registered fd: epoll forgets it silently
+        m.audit();
+        assert_eq!(m.take_closed(), vec![(fd as u64, crate::sys::POLLNVAL)]);
+        assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn sync_op_on_an_fd_closed_while_registered_completes_with_an_error() {
+        let ctx = epoll_ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, NEVER_OPEN, POLLIN, AoHow::Sync);
+        assert_eq!(rc, crate::rc::ERROR_FAIL, "POLLNVAL completes the op with an error");
+        assert!(egc.fds.is_empty());
     }
 
     #[test]

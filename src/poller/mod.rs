@@ -29,7 +29,12 @@
 //! POLLNVAL: a set entry whose registration has gone (stale token) is
 //! skipped, so an fd deregistered and closed while a thread slept cannot
 //! trip anything; NVAL on a live registration reaches that source's callback
-//! after the re-check, so the operation sees it.
+//! after the re-check, so the operation sees it (and is then no longer
+//! polled: see `ev::fd`). A sleeper is not woken when one of its fds is
+//! closed, so an internal poller that has fds to watch and has seen nothing
+//! for [`AUDIT_MS`] checks them again (the *idle audit*) without refreshing
+//! its set otherwise: a closed fd is reported within a second, and a stale
+//! set stays stale (the baton tests still see a missing baton).
 #![forbid(unsafe_code)]
 
 use std::io;
@@ -132,11 +137,18 @@ pub struct Pollers<W = Wakeup> {
     /// Outside that window it is not sleeping on any set of ours (its next
     /// beforepoll makes a fresh one), so it needs no wakeups.
     pub app_armed: bool,
+    /// The application is inside `libxl_osevent_afterpoll` (an event
+    /// queued now need not wake its poll: it checks events next).
+    pub app_in_afterpoll: bool,
+    /// Counts the application's beforepoll sets (0: none yet). An fd
+    /// registration is dispatched from the application's afterpoll at most
+    /// once per set (as libxl does), whatever array the application passes.
+    pub app_set_gen: u32,
 }
 
 impl<W> Default for Pollers<W> {
     fn default() -> Self {
-        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_armed: false }
+        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_armed: false, app_in_afterpoll: false, app_set_gen: 0 }
     }
 }
 
@@ -314,6 +326,31 @@ impl<W: WakeFd> Pollers<W> {
     }
 }
 
+/// How long an internal poller with fds to watch sleeps at most before it
+/// checks them again (the *idle audit*): a registered fd that the
+/// application closes while a thread sleeps on it wakes nobody, so without
+/// this its operation would wait forever. Each audit is one poll of the
+/// same set (poll backend) or one `epoll_ctl` per fd (epoll backend), only
+/// after a whole period with nothing ready.
+pub const AUDIT_MS: i32 = 1000;
+
+/// The next slice of a sleep of `timeout` ms (negative: none) begun at
+/// `start`: `(ms, capped)`, where `capped` means the slice was cut to
+/// [`AUDIT_MS`] (only if `audit`) and the sleep is not over when it ends.
+fn sleep_slice(timeout: i32, start: u64, audit: bool) -> (i32, bool) {
+    let remaining = if timeout < 0 {
+        None
+    } else {
+        let spent = (sys::clock::mono_ns().saturating_sub(start) / 1_000_000).min(i32::MAX as u64) as i32;
+        Some((timeout - spent).max(0))
+    };
+    match remaining {
+        Some(ms) if !audit || ms <= AUDIT_MS => (ms, false),
+        None if !audit => (-1, false),
+        _ => (AUDIT_MS, true),
+    }
+}
+
 /// Milliseconds from `now` to `deadline`, as poll(2) wants them: 0 if past,
 /// rounded up, at most 2 000 000 000.
 pub fn timeout_ms(deadline: u64, now: u64) -> i32 {
@@ -365,10 +402,21 @@ impl Egc<'_> {
                     "cannot make an epoll set for a poller; using poll() this time"),
             }
         }
-        let timeout = self.make_set(pid, sys::clock::mono_ns());
+        let start = sys::clock::mono_ns();
+        let timeout = self.make_set(pid, start);
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
-        let r = self.unlocked(|| sys::poll::poll(&mut fds, timeout));
+        let audit = fds.len() > 1;
+        // Idle for a whole audit period: poll the same set again, which
+        // reports any fd closed meanwhile as POLLNVAL (the kernel does not
+        // wake a sleeper when one of its fds is closed).
+        let r = self.unlocked(|| loop {
+            let (slice, capped) = sleep_slice(timeout, start, audit);
+            match sys::poll::poll(&mut fds, slice) {
+                Ok(0) if capped => continue,
+                other => break other,
+            }
+        });
         let result = self.sleep_result(r.map(|_| ()));
         if result.is_ok() {
             self.afterpoll_internal(pid, &fds, sys::clock::mono_ns());
@@ -391,16 +439,31 @@ impl Egc<'_> {
     }
 
     fn eventloop_iteration_epoll(&mut self, pid: PollerId) -> Result<(), Rc> {
-        let now = sys::clock::mono_ns();
+        let start = sys::clock::mono_ns();
         let st = self.st();
         st.pollers.set_made(pid);
-        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
+        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, start));
         let m = st.pollers.get_mut(pid).mirror.as_mut().expect("mirror made above");
         let ep = m.ep.clone();
         let mut buf = std::mem::take(&mut m.buf);
         let mut unpollable = m.unpollable.clone();
-        let mut ready = mirror::Ready::new();
-        let r = self.unlocked(|| mirror::sleep(&ep, &mut buf, &mut unpollable, timeout, &mut ready));
+        let audit = !m.is_empty();
+        // fds already known to be closed are reported without sleeping.
+        let mut ready = m.take_closed();
+        let mut r = Ok(());
+        while ready.is_empty() {
+            let (slice, capped) = sleep_slice(timeout, start, audit);
+            r = self.unlocked(|| mirror::sleep(&ep, &mut buf, &mut unpollable, slice, &mut ready));
+            if r.is_err() || !ready.is_empty() || !capped {
+                break;
+            }
+            // Idle for a whole audit period: look for registered fds the
+            // application closed (epoll drops them without a word). The
+            // set is not otherwise refreshed: this is still the same sleep.
+            let Some(m) = self.st().pollers.get_mut(pid).mirror.as_mut() else { break };
+            m.audit();
+            ready = m.take_closed();
+        }
         if let Some(m) = self.st().pollers.get_mut(pid).mirror.as_mut() {
             m.buf = buf;
         }
@@ -413,7 +476,7 @@ impl Egc<'_> {
                     continue;
                 }
                 woke_for_fds = true;
-                dispatched |= self.dispatch_fd(data as i32, revents);
+                dispatched |= self.dispatch_fd(data as i32, revents, None);
             }
             let st = self.st();
             let (fds, pollers) = (&st.fds, &mut st.pollers);
@@ -451,12 +514,23 @@ impl Egc<'_> {
     /// Something happened on `fd`: every current registration of it gets
     /// the chance to run (each re-checks first, so a stale or reused fd
     /// number never produces a spurious callback).
-    /// Returns whether any callback ran.
-    fn dispatch_fd(&mut self, fd: i32, revents: i16) -> bool {
+    /// Returns whether any callback ran. With `app_gen`, a registration
+    /// already dispatched for that beforepoll set is skipped.
+    fn dispatch_fd(&mut self, fd: i32, revents: i16, app_gen: Option<u32>) -> bool {
         let Some(regs) = self.fds.regs_for(fd).cloned() else { return false };
         let mut ran = false;
         for &ev in regs.iter() {
-            ran |= self.fd_occurs(ev, fd, revents);
+            if let Some(g) = app_gen {
+                if self.fds.app_gen(ev) == Some(g) {
+                    continue;
+                }
+            }
+            if self.fd_occurs(ev, fd, revents) {
+                ran = true;
+                if let Some(g) = app_gen {
+                    self.st().fds.set_app_gen(ev, g);
+                }
+            }
         }
         ran
     }
@@ -467,6 +541,10 @@ impl Egc<'_> {
     /// Entries whose fd has no registration any more (deregistered while the
     /// set was out, e.g. POLLNVAL after a close) are skipped.
     pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], now: u64) {
+        self.afterpoll_dispatch(pid, fds, now, None);
+    }
+
+    fn afterpoll_dispatch(&mut self, pid: PollerId, fds: &[PollFd], now: u64, app_gen: Option<u32>) {
         let wake = self.pollers.wakeup_fd(pid);
         let mut ready: Vec<(i32, i16)> = fds.iter().filter(|p| p.revents != 0).map(|p| (p.fd, p.revents)).collect();
         ready.sort_unstable_by_key(|r| r.0);
@@ -481,7 +559,7 @@ impl Egc<'_> {
             if fd == wake {
                 self.drain_wakeup(pid);
             } else {
-                self.dispatch_fd(fd, revents);
+                self.dispatch_fd(fd, revents, app_gen);
             }
         }
         self.fire_due_timeouts(now);
@@ -516,6 +594,9 @@ impl Egc<'_> {
         }
         st.pollers.set_made(app);
         st.pollers.app_armed = true;
+        if fits {
+            st.pollers.app_set_gen = st.pollers.app_set_gen.wrapping_add(1).max(1);
+        }
         let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, now));
         BeforePoll { needed, timeout, fits }
     }
@@ -524,8 +605,18 @@ impl Egc<'_> {
     /// beforepoll, with revents filled in by poll) and due timeouts.
     pub fn app_afterpoll(&mut self, fds: &[PollFd], now: u64) {
         let app = self.pollers.app();
-        self.st().pollers.app_armed = false;
-        self.afterpoll_internal(app, fds, now);
+        let st = self.st();
+        st.pollers.app_armed = false;
+        let gen = st.pollers.app_set_gen;
+        if gen == 0 {
+            // No beforepoll yet: nothing in `fds` can be ours to dispatch.
+            crate::xl_log!(self.ctx, Debug, "libxl_osevent_afterpoll before any beforepoll: fds ignored");
+            self.fire_due_timeouts(now);
+            return;
+        }
+        st.pollers.app_in_afterpoll = true;
+        self.afterpoll_dispatch(app, fds, now, Some(gen));
+        self.st().pollers.app_in_afterpoll = false;
     }
 }
 
@@ -637,6 +728,25 @@ mod tests {
         let b = egc.st().pollers.get().unwrap();
         assert_eq!(a, b);
         assert_eq!(egc.pollers.total(), 2, "app poller + one pooled");
+    }
+
+    #[test]
+    fn idle_sleep_is_cut_into_audit_slices_only_when_fds_are_watched() {
+        let now = sys::clock::mono_ns();
+        assert_eq!(sleep_slice(-1, now, false), (-1, false), "nothing to audit: sleep as long as asked");
+        assert_eq!(sleep_slice(-1, now, true), (AUDIT_MS, true));
+        assert_eq!(sleep_slice(5 * AUDIT_MS, now, true), (AUDIT_MS, true));
+        assert_eq!(sleep_slice(10, now, true), (10, false), "a slice never outlasts the deadline");
+        assert_eq!(sleep_slice(10, now - 50_000_000, true), (0, false), "deadline already past");
+    }
+
+    #[test]
+    fn sync_op_on_an_fd_closed_while_registered_completes_with_an_error_on_the_poll_backend() {
+        let mut ctx = testutil::ctx();
+        ctx.backend = sys::Backend::Poll;
+        let mut egc = Egc::new(&ctx, "test");
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, 1 << 29, sys::POLLIN, crate::ao::AoHow::Sync);
+        assert_eq!(rc, crate::rc::ERROR_FAIL);
     }
 
     #[test]
