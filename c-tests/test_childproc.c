@@ -48,7 +48,7 @@
  * scenario process that crashes or hangs (watchdog) gets a FAIL line from
  * main().
  */
-#include "harness.h"
+#include "apploop.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -56,8 +56,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <libxl_test_childproc.h>
-
-#define OPCOMPLETE_MASK (1UL << LIBXL_EVENT_TYPE_OPERATION_COMPLETE)
 
 enum { M_LIBXL, M_MAINLOOP, M_ALWAYS, M_SELECTIVE, NMODES };
 static const char *const mode_names[NMODES] = {
@@ -296,34 +294,16 @@ static void env_ctx_free(libxl_ctx *ctx)
 
 /*---------- the application's poll loop ----------*/
 
-static struct pollfd *L_fds;   /* [0]: the app's SIGCHLD pipe; then libxl's */
-static int L_alloc;
+static apploop L;
 static int inline_via;          /* mainloop_selfpipe: reap in this loop */
 
+/* One round of the application's loop; with inline_via, its SIGCHLD
+ * self-pipe is in the same poll and handled here. */
 static void loop_once(libxl_ctx *ctx, int max_ms)
 {
-    int nfds, timeout, rc;
-    for (;;) {
-        nfds = L_alloc > 0 ? L_alloc - 1 : 0;
-        timeout = max_ms;
-        rc = libxl_osevent_beforepoll(ctx, &nfds, L_alloc ? L_fds + 1 : NULL,
-                                      &timeout, tv_now());
-        if (rc != ERROR_BUFFERFULL) break;
-        L_fds = realloc(L_fds, (nfds + 1) * sizeof(*L_fds));
-        if (!L_fds) { perror("realloc"); exit(1); }
-        L_alloc = nfds + 1;
-    }
-    if (rc) { case_fail("libxl_osevent_beforepoll rc=%d", rc); return; }
-    L_fds[0].fd = inline_via ? app_pipe[0] : -1;
-    L_fds[0].events = POLLIN;
-    L_fds[0].revents = 0;
-    if (timeout < 0 || timeout > max_ms) timeout = max_ms;
-    if (poll(L_fds, nfds + 1, timeout) < 0 && errno != EINTR) {
-        case_fail("poll: %s", strerror(errno));
-        return;
-    }
-    libxl_osevent_afterpoll(ctx, nfds, L_fds + 1, tv_now());
-    if (inline_via && L_fds[0].revents) {
+    int ready = 0;
+    app_iter_with(ctx, &L, max_ms, inline_via ? app_pipe[0] : -1, &ready);
+    if (ready) {
         drain(app_pipe[0]);
         reaper_via = inline_via;
         app_reap_pass();
@@ -341,32 +321,10 @@ static int loop_until(libxl_ctx *ctx, volatile int *flag, int target, int ms)
     return 1;
 }
 
-static void loop_free(void)
-{
-    free(L_fds);
-    L_fds = NULL;
-    L_alloc = 0;
-}
-
 /*---------- running the test operation ----------*/
 
 enum { AO_SYNC, AO_EVENT, AO_CALLBACK, NAO };
 static const char *const ao_names[NAO] = { "sync", "for_event", "callback" };
-
-typedef struct { volatile int calls; int rc; } cbrec;
-
-static void op_cb(libxl_ctx *ctx, int rc, void *for_callback)
-{
-    (void)ctx;
-    cbrec *r = for_callback;
-    r->rc = rc;
-    r->calls++;
-}
-
-static int pred_user(const libxl_event *ev, void *u)
-{
-    return ev->for_user == *(const uint64_t *)u;
-}
 
 /* Waits for the completion event of for_user; its rc, or 1000 if none. */
 static int wait_completion(libxl_ctx *ctx, uint64_t fu, int via_loop)
@@ -374,11 +332,11 @@ static int wait_completion(libxl_ctx *ctx, uint64_t fu, int via_loop)
     libxl_event *ev = NULL;
     if (via_loop) {
         double end = now_ms() + 10000;
-        while (libxl_event_check(ctx, &ev, OPCOMPLETE_MASK, pred_user, &fu)) {
+        while (libxl_event_check(ctx, &ev, OPCOMPLETE_MASK, pred_for_user, &fu)) {
             if (now_ms() > end) return 1000;
             loop_once(ctx, 50);
         }
-    } else if (libxl_event_wait(ctx, &ev, OPCOMPLETE_MASK, pred_user, &fu)) {
+    } else if (libxl_event_wait(ctx, &ev, OPCOMPLETE_MASK, pred_for_user, &fu)) {
         return 1000;
     }
     int rc = ev->u.operation_complete.rc;
@@ -396,13 +354,14 @@ static int run_op(libxl_ctx *ctx, const char *const *argv, int timeout_ms,
     if (how == AO_SYNC)
         return libxl_test_childproc(ctx, argv, timeout_ms, status, NULL);
     if (how == AO_EVENT) {
-        libxl_asyncop_how h = { .callback = NULL, .u.for_event = next_user++ };
+        libxl_asyncop_how h = ev_how(next_user++);
         rc = libxl_test_childproc(ctx, argv, timeout_ms, status, &h);
         if (rc) return rc;
         return wait_completion(ctx, h.u.for_event, inline_via != 0);
     }
-    cbrec r = { 0, 1000 };
-    libxl_asyncop_how h = { .callback = op_cb, .u.for_callback = &r };
+    cbrec r;
+    cbrec_init(&r);
+    libxl_asyncop_how h = cb_how(rec_cb, &r);
     rc = libxl_test_childproc(ctx, argv, timeout_ms, status, &h);
     if (rc) return rc;
     if (!loop_until(ctx, &r.calls, 1, 10000)) case_fail("callback never came");
@@ -510,7 +469,7 @@ static void c_exit_status(void)
     }
     env_ctx_free(ctx);
     env_end();
-    loop_free();
+    apploop_free(&L);
     check_no_children();
     case_end();
 }
@@ -544,7 +503,7 @@ static void c_exec_failure(void)
     }
     env_ctx_free(ctx);
     env_end();
-    loop_free();
+    apploop_free(&L);
     check_no_children();
     case_end();
 }
@@ -569,7 +528,7 @@ static void c_timeout(void)
     }
     env_ctx_free(ctx);
     env_end();
-    loop_free();
+    apploop_free(&L);
     check_no_children();
     case_end();
 }
@@ -596,15 +555,16 @@ static void c_abort(void)
     libxl_ctx *ctx = env_ctx();
     int st = 12345;
 
-    libxl_asyncop_how h = { .callback = NULL, .u.for_event = 77 };
+    libxl_asyncop_how h = ev_how(77);
     CHECK_RC(libxl_test_childproc(ctx, sleep10, -1, &st, &h), 0);
     pid_t pid = last_fork();
     CHECK_RC(libxl_ao_abort(ctx, &h), 0);
     CHECK_RC(wait_completion(ctx, 77, 0), ERROR_ABORTED);
     if (!process_gone(pid)) case_fail("for_event: child %d not reaped at completion", (int)pid);
 
-    cbrec r = { 0, 1000 };
-    libxl_asyncop_how hc = { .callback = op_cb, .u.for_callback = &r };
+    cbrec r;
+    cbrec_init(&r);
+    libxl_asyncop_how hc = cb_how(rec_cb, &r);
     CHECK_RC(libxl_test_childproc(ctx, sleep10, 60000, &st, &hc), 0);
     pid = last_fork();
     loop_once(ctx, 10);
@@ -624,7 +584,7 @@ static void c_abort(void)
 
     env_ctx_free(ctx);
     env_end();
-    loop_free();
+    apploop_free(&L);
     check_no_children();
     case_end();
 }
@@ -642,7 +602,7 @@ static void c_concurrent_100(void)
         snprintf(script[i], sizeof script[i], "exit %d", i % 50);
         const char *argv[] = { "sh", "-c", script[i], NULL };
         st[i] = -1;
-        libxl_asyncop_how h = { .callback = NULL, .u.for_event = 1000 + i };
+        libxl_asyncop_how h = ev_how(1000 + i);
         CHECK_RC(libxl_test_childproc(ctx, argv, -1, &st[i], &h), 0);
     }
     for (int n = 0; n < N; n++) {
@@ -751,7 +711,7 @@ static void mainloop_selfpipe(const char *name, int via)
         char script[32];
         snprintf(script, sizeof script, "exit %d", i);
         const char *argv[] = { "sh", "-c", script, NULL };
-        libxl_asyncop_how h = { .callback = NULL, .u.for_event = 500 + i };
+        libxl_asyncop_how h = ev_how(500 + i);
         st[i] = -1;
         CHECK_RC(libxl_test_childproc(ctx, argv, -1, &st[i], &h), 0);
     }
@@ -766,7 +726,7 @@ static void mainloop_selfpipe(const char *name, int via)
     reaper_remove(ctx);
     libxl_ctx_free(ctx);
     inline_via = 0;
-    loop_free();
+    apploop_free(&L);
     check_no_children();
     case_end();
 }
@@ -885,7 +845,7 @@ static void c_fd_check(void)
     libxl_ctx *ctx = env_ctx();
     /* libxl busy: a child running, its fds and SIGCHLD pipe in place */
     int bst;
-    libxl_asyncop_how h = { .callback = NULL, .u.for_event = 9 };
+    libxl_asyncop_how h = ev_how(9);
     CHECK_RC(libxl_test_childproc(ctx, sleep10, -1, &bst, &h), 0);
     loop_once(ctx, 10);
 
@@ -903,7 +863,7 @@ static void c_fd_check(void)
     unlink(f_before); unlink(f_lib); unlink(f_app); rmdir(dir);
     env_ctx_free(ctx);
     env_end();
-    loop_free();
+    apploop_free(&L);
     check_no_children();
     case_end();
 }
@@ -919,7 +879,7 @@ static void c_postfork_noexec(void)
     env_begin_threadless();    /* the child below exits without exec */
     parent_ctx = env_ctx();
     int bst;
-    libxl_asyncop_how h = { .callback = NULL, .u.for_event = 5 };
+    libxl_asyncop_how h = ev_how(5);
     CHECK_RC(libxl_test_childproc(parent_ctx, sleep10, -1, &bst, &h), 0);
     void *in_parent = sigchld_disposition();
     fflush(stdout);
