@@ -123,7 +123,7 @@ clean:
 VALGRIND := valgrind -q --child-silent-after-fork=yes --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no
 .PHONY: check-valgrind
 check-valgrind: lib $(C_TESTS)
-	XL_TEST_SLOW=1 sh c-tests/run.sh $(B) $(VALGRIND)
+	XL_TEST_SLOW=1 XL_TEST_NO_RLIMIT_AS=1 sh c-tests/run.sh $(B) $(VALGRIND)
 
 # Every C test under ASan + UBSan, the library built with ASan (see c-tests/asan.sh).
 .PHONY: check-asan

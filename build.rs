@@ -37,9 +37,13 @@ fn check_c_surface(dir: &Path) {
     let ours = prototypes(&std::fs::read_to_string(&out).unwrap());
 
     let mut headers = String::new();
-    for h in std::iter::once(dir.join("libxl_event.h")).chain(
-        std::fs::read_dir(dir.join("include")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "h")),
-    ) {
+    let mut include: Vec<PathBuf> = std::fs::read_dir(dir.join("include"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "h"))
+        .collect();
+    include.sort(); // the same result whatever the directory order
+    for h in std::iter::once(dir.join("libxl_event.h")).chain(include) {
         headers.push_str(&std::fs::read_to_string(h).unwrap());
         headers.push('\n');
     }
@@ -188,12 +192,20 @@ fn norm_type(t: &str) -> String {
     s.replace("libxl_event_predicate *", "int (*)(const libxl_event *, void *)")
 }
 
-/// Drops preprocessor lines, and the C++ guards they enclose.
+/// Drops preprocessor directives (with their backslash-continued lines, so
+/// a multi-line macro body cannot unbalance the braces), and the C++
+/// guards they enclose.
 fn strip_preprocessor(s: &str) -> String {
     let mut out = String::new();
     let mut in_cplusplus = false;
+    let mut continued = false;
     for line in s.lines() {
         let t = line.trim_start();
+        let continuation = continued;
+        continued = (continuation || t.starts_with('#')) && line.trim_end().ends_with('\\');
+        if continuation {
+            continue;
+        }
         if t.starts_with("#ifdef __cplusplus") {
             in_cplusplus = true;
             continue;

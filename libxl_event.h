@@ -203,8 +203,10 @@ void libxl_childproc_sigchld_occurred(libxl_ctx *ctx)
 
 void libxl_postfork_child_noexec(libxl_ctx *ctx);
 /* Call in a child forked from a process holding ctxs that will not
- * exec: releases libxl state (fds, handlers) inherited from the
- * parent.  All ctxs become unusable in the child. */
+ * exec: gives back SIGCHLD (the disposition saved when libxl installed
+ * its handler is restored) and forgets the parent's children.  Takes no
+ * lock.  All ctxs inherited from the parent become unusable (do not use
+ * or free them; their fds are close-on-exec); new ones may be made. */
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /*
  * apploop.h - an application poll loop and event helpers shared by the C
  * tests that drive libxl through libxl_osevent_beforepoll/afterpoll
- * (test_abort.c, test_ao_modes.c, test_event_hooks.c, test_progress.c).
+ * (test_abort.c, test_ao_modes.c, test_event_hooks.c, test_progress.c,
+ * test_childproc.c).
  *
  * The loop: libxl_osevent_beforepoll -> poll -> libxl_osevent_afterpoll,
  * growing the pollfd array on ERROR_BUFFERFULL; libxl_event_check after a
@@ -35,24 +36,30 @@ static __attribute__((unused)) void apploop_free(apploop *L)
 }
 
 /* One beforepoll -> poll -> afterpoll round, poll waiting at most
- * max_ms. Returns 0 or a libxl error. */
-static __attribute__((unused)) int app_iter(libxl_ctx *ctx, apploop *L, int max_ms)
+ * max_ms, with the application's own fd app_fd (if >= 0) polled for
+ * POLLIN in the same poll (e.g. its SIGCHLD self-pipe); *app_ready (if
+ * not NULL) says whether it was readable.  Returns 0 or a libxl error. */
+static __attribute__((unused)) int app_iter_with(libxl_ctx *ctx, apploop *L, int max_ms,
+                                                 int app_fd, int *app_ready)
 {
     int nfds, timeout, rc;
+    int extra = app_fd >= 0;      /* slot 0 is the application's fd */
+    if (app_ready) *app_ready = 0;
     for (;;) {
-        nfds = L->nalloc;
+        nfds = L->nalloc > extra ? L->nalloc - extra : 0;
         timeout = max_ms;
-        rc = libxl_osevent_beforepoll(ctx, &nfds, L->fds, &timeout, tv_now());
+        rc = libxl_osevent_beforepoll(ctx, &nfds, L->fds ? L->fds + extra : NULL,
+                                      &timeout, tv_now());
         if (rc == ERROR_BUFFERFULL) {
-            if (nfds <= L->nalloc) {
+            if (nfds + extra <= L->nalloc) {
                 case_fail("beforepoll: ERROR_BUFFERFULL but needs %d <= %d slots",
-                          nfds, L->nalloc);
+                          nfds, L->nalloc - extra);
                 return ERROR_FAIL;
             }
-            struct pollfd *n = realloc(L->fds, nfds * sizeof(*n));
+            struct pollfd *n = realloc(L->fds, (nfds + extra) * sizeof(*n));
             if (!n) { perror("realloc"); exit(1); }
             L->fds = n;
-            L->nalloc = nfds;
+            L->nalloc = nfds + extra;
             L->grew++;
             continue;
         }
@@ -62,14 +69,27 @@ static __attribute__((unused)) int app_iter(libxl_ctx *ctx, apploop *L, int max_
         }
         break;
     }
+    if (extra) {
+        L->fds[0].fd = app_fd;
+        L->fds[0].events = POLLIN;
+        L->fds[0].revents = 0;
+    }
     if (timeout > max_ms || timeout < 0)
         timeout = max_ms; /* libxl may only reduce it; be safe anyway */
-    if (poll(L->fds, nfds, timeout) < 0 && errno != EINTR) {
+    if (poll(L->fds, nfds + extra, timeout) < 0 && errno != EINTR) {
         case_fail("poll: %s", strerror(errno));
         return ERROR_FAIL;
     }
-    libxl_osevent_afterpoll(ctx, nfds, L->fds, tv_now());
+    libxl_osevent_afterpoll(ctx, nfds, L->fds + extra, tv_now());
+    if (extra && app_ready) *app_ready = L->fds[0].revents != 0;
     return 0;
+}
+
+/* One beforepoll -> poll -> afterpoll round, poll waiting at most
+ * max_ms. Returns 0 or a libxl error. */
+static __attribute__((unused)) int app_iter(libxl_ctx *ctx, apploop *L, int max_ms)
+{
+    return app_iter_with(ctx, L, max_ms, -1, NULL);
 }
 
 /* Runs the application loop for about ms milliseconds. */

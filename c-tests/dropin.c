@@ -192,7 +192,22 @@ int main(void)
         return fail("libxl_ao_abort of unknown how returned %d, "
                     "expected ERROR_NOTFOUND (%d)", rc, ERROR_NOTFOUND);
 
-    /* 9. Teardown. */
+    /* 9. Child-process entry points (linked directly: the loader needs
+     * them from our library, under VERS_4.17.0). */
+    {
+        static const libxl_childproc_hooks mainloop = {
+            .chldowner = libxl_sigchld_owner_mainloop,
+        };
+        libxl_childproc_setmode(ctx, &mainloop, NULL);
+        rc = libxl_childproc_reaped(ctx, getpid(), 0);
+        if (rc != ERROR_UNKNOWN_CHILD)
+            return fail("libxl_childproc_reaped of a foreign pid returned %d, "
+                        "expected ERROR_UNKNOWN_CHILD (%d)", rc, ERROR_UNKNOWN_CHILD);
+        libxl_childproc_sigchld_occurred(ctx);
+        libxl_childproc_setmode(ctx, NULL, NULL);
+    }
+
+    /* 10. Teardown. */
     rc = libxl_ctx_free(ctx);
     ctx = NULL;
     if (rc != 0)

@@ -18,10 +18,14 @@
 //!   can `libxl_ao_abort` find it, through an index keyed like `ao_how`
 //!   (O(1) lookup).
 //! * Completion is reported once every progress report has been delivered
-//!   (`progress_outstanding == 0`); the ao is freed once its completion has
-//!   been reported and neither the initiator nor an abort is using it.
+//!   (`progress_outstanding == 0`) and every child it killed has been
+//!   reaped (`killed_children == 0`, libxl's "outstanding killed child");
+//!   the ao is freed once its completion has been reported and neither the
+//!   initiator nor an abort is using it.
 //! * Sources registered with an owning ao are deregistered when it
-//!   completes, so no source outlives its operation.
+//!   completes, so no source outlives its operation; a child process still
+//!   running then is killed (SIGKILL) and reaped before completion is
+//!   reported.
 //! * Aborting runs every abortable's callback with `ERROR_ABORTED`;
 //!   registering an abortable on an aborting ao fails with `ERROR_ABORTED`.
 //! * Nested aos share their root's abort state and must all be freed before
@@ -34,6 +38,7 @@ use smallvec::SmallVec;
 use std::sync::Arc;
 
 use crate::egc::Egc;
+use crate::ev::child::EvChild;
 use crate::ev::fd::EvFd;
 use crate::ev::time::EvTime;
 use crate::event::{Event, EventKind};
@@ -111,6 +116,7 @@ pub enum Owned {
     Fd(EvFd),
     Time(EvTime),
     Abortable(AbrtId),
+    Child(EvChild),
 }
 
 /// An abortable's callback: `(egc, ERROR_ABORTED)`.
@@ -145,6 +151,8 @@ pub struct AoEntry {
     manip: u32,
     abortables: SmallVec<[AbrtId; 2]>,
     progress_outstanding: u32,
+    /// Children killed on this (root) ao's behalf, not yet reaped.
+    killed_children: u32,
     nested_root: Option<AoId>,
     nested_progeny: u32,
     owned: SmallVec<[Owned; 2]>,
@@ -224,7 +232,7 @@ impl AoRegistry {
 
     fn work_outstanding(&self, ao: AoId) -> bool {
         let e = self.get(ao);
-        !e.complete || e.progress_outstanding > 0
+        !e.complete || e.progress_outstanding > 0 || e.killed_children > 0
     }
 
     /// Drops every ao (for `libxl_ctx_free`); returns how many were still
@@ -274,6 +282,7 @@ impl Egc<'_> {
             manip: 1,
             abortables: SmallVec::new(),
             progress_outstanding: 0,
+            killed_children: 0,
             nested_root: None,
             nested_progeny: 0,
             owned: SmallVec::new(),
@@ -448,7 +457,25 @@ impl Egc<'_> {
                 Owned::Fd(ev) => self.ev_fd_deregister(ev),
                 Owned::Time(ev) => self.ev_time_deregister(ev),
                 Owned::Abortable(a) => self.ao_abortable_deregister(a),
+                Owned::Child(ch) => self.ev_child_kill_deregister(ao, ch, crate::sys::process::SIGKILL),
             }
+        }
+    }
+
+    /// A child of `ao` was killed; its root's completion now waits for the
+    /// reaping. Returns the root to tell (`None` if the ao is gone).
+    pub(crate) fn ao_killed_child_add(&mut self, ao: AoId) -> Option<AoId> {
+        let root = self.aos.slab.get(ao)?.nested_root.unwrap_or(ao);
+        self.st().aos.slab.get_mut(root)?.killed_children += 1;
+        Some(root)
+    }
+
+    /// A child killed on `ao`'s behalf has been reaped.
+    pub(crate) fn ao_killed_child_reaped(&mut self, ao: AoId) {
+        let Some(e) = self.st().aos.slab.get_mut(ao) else { return };
+        e.killed_children -= 1;
+        if e.complete {
+            self.ao_check_progress_reports(ao);
         }
     }
 
@@ -577,6 +604,7 @@ impl Egc<'_> {
             manip: 0,
             abortables: SmallVec::new(),
             progress_outstanding: 0,
+            killed_children: 0,
             nested_root: Some(root),
             nested_progeny: 0,
             owned: SmallVec::new(),

@@ -2,7 +2,7 @@
 //!
 //! Invariants:
 //! * **One lock.** Every registry (fds, timeouts, aos, events, pollers, hook
-//!   tokens) lives in [`State`] behind `Ctx::state`. It is taken only through
+//!   tokens, children) lives in [`State`] behind `Ctx::state`. It is taken only through
 //!   an [`Egc`](crate::egc::Egc) and released only while a poller sleeps and
 //!   while application callbacks run (event, ao completion and progress
 //!   callbacks). Osevent hooks are called with it held, as in libxl.
@@ -29,6 +29,7 @@ pub struct State {
     pub events: event::EventState,
     pub pollers: poller::Pollers,
     pub hooks: osevent_hooks::HookState,
+    pub children: ev::child::ChildState,
 }
 
 pub struct Ctx {
@@ -81,12 +82,13 @@ impl Ctx {
 }
 
 impl crate::egc::Egc<'_> {
-    /// Everything `libxl_ctx_free` releases, lock held: fd registrations
-    /// (each `fd_deregister` hook is called), timeouts, aos and queued
-    /// events. Pending operations are not cancelled silently: each kind of
+    /// Everything `libxl_ctx_free` releases, lock held: SIGCHLD and child
+    /// records, fd registrations (each `fd_deregister` hook is called),
+    /// timeouts, aos and queued events. Pending operations are not cancelled silently: each kind of
     /// leftover is logged at ERROR, since their completions will never be
     /// reported.
     pub fn ctx_teardown(&mut self) {
+        self.childproc_teardown();
         let inprogress = self.aos.inprogress_count();
         if inprogress > 0 {
             crate::xl_log!(self.ctx, Error,

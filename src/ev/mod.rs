@@ -3,6 +3,9 @@
 //! * [`fd`]: an fd becoming ready for some `poll` events (`EvFd`);
 //! * [`time`]: a deadline on the monotonic clock (`EvTime`), always owned
 //!   by an ao and cut short by aborting it;
+//! * [`child`]: a child process, reaped and reported with its wait status
+//!   (`EvChild`), owned by an ao, killed if the ao completes first; and the
+//!   ctx's SIGCHLD mode;
 //! * immediates: `Egc::immediate`, work run (lock held) before the egc is
 //!   disposed of, outside the stack frame that asked for it.
 //!
@@ -13,6 +16,7 @@
 //! leak a registration past its completion.
 #![forbid(unsafe_code)]
 
+pub mod child;
 pub mod fd;
 pub mod fdindex;
 pub mod time;

@@ -12,6 +12,7 @@
 
 pub mod ao;
 pub mod boundary;
+pub mod childproc;
 pub mod ctx;
 pub mod event;
 pub mod log;

@@ -1,15 +1,18 @@
 //! The test operations' C entry points: `libxl_test_fdevent`,
-//! `libxl_test_timedereg` (Xen's), `libxl_test_progress` and
-//! `libxl_test_fdmodify` (ours).
+//! `libxl_test_timedereg` (Xen's), `libxl_test_progress`,
+//! `libxl_test_fdmodify`, `libxl_test_fdchain`, `libxl_test_timeout` and
+//! `libxl_test_childproc` (ours).
 
-use std::ffi::{c_int, c_short};
+use std::ffi::{c_char, c_int, c_short, CStr};
 
 use super::ao::{ao_how, aop_how};
 use super::boundary::ffi_entry;
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
+use super::SendPtr;
 use crate::check_arg;
 use crate::egc::Egc;
 use crate::sys;
+use crate::sys::process::ExecPlan;
 use crate::testops;
 
 /// Poll bits an fd operation may ask for.
@@ -139,6 +142,44 @@ pub unsafe extern "C" fn libxl_test_timeout(ctx: *mut libxl_ctx, ms: c_int, ao_h
         ffi_entry(ENTRY, ctx, |egc| {
             check_arg!(egc, ms >= 0, ENTRY, "ms", format!("{ms} is negative"));
             testops::timeout::test_timeout(egc, ms, ao_how(ctx, ao_how_c))
+        })
+    }
+}
+
+/// # Safety
+/// `ctx` live; `argv` NULL or a NULL-terminated array of C strings;
+/// `status_r` NULL or writable until the operation completes; `ao_how`
+/// NULL or valid for reads.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_test_childproc(
+    ctx: *mut libxl_ctx,
+    argv: *const *const c_char,
+    timeout_ms: c_int,
+    status_r: *mut c_int,
+    ao_how_c: *mut libxl_asyncop_how,
+) -> c_int {
+    const ENTRY: &str = "libxl_test_childproc";
+    // SAFETY: forwarded from this function's contract; pointers are checked
+    // before use.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            check_arg!(egc, !argv.is_null(), ENTRY, "argv", "NULL");
+            check_arg!(egc, !(*argv).is_null(), ENTRY, "argv", "empty (argv[0] is NULL)");
+            check_arg!(egc, !status_r.is_null(), ENTRY, "status_r", "NULL");
+            let mut args = Vec::new();
+            for i in 0.. {
+                let a = *argv.add(i);
+                if a.is_null() {
+                    break;
+                }
+                args.push(CStr::from_ptr(a).to_owned());
+            }
+            let plan = ExecPlan::new(args).expect("argv[0] checked non-NULL");
+            let out = SendPtr(status_r);
+            // Written only when the operation succeeds, lock held, before
+            // its completion is reported.
+            let on_status = Box::new(move |status: c_int| *out.get() = status);
+            testops::childproc::test_childproc(egc, plan, timeout_ms, on_status, ao_how(ctx, ao_how_c))
         })
     }
 }

@@ -129,6 +129,17 @@ pub struct libxl_osevent_hooks {
     pub timeout_deregister: Option<unsafe extern "C" fn(user: *mut c_void, for_app: *mut c_void)>,
 }
 
+/// `libxl_sigchld_owner` (an enum in C; int-sized). Kept as an int so an
+/// out-of-range value from C can be refused rather than be undefined.
+pub type libxl_sigchld_owner = c_int;
+
+#[repr(C)]
+pub struct libxl_childproc_hooks {
+    pub chldowner: libxl_sigchld_owner,
+    pub fork_replacement: Option<unsafe extern "C" fn(user: *mut c_void) -> libc::pid_t>,
+    pub reaped_callback: Option<unsafe extern "C" fn(pid: libc::pid_t, status: c_int, user: *mut c_void) -> c_int>,
+}
+
 const _: () = {
     assert!(std::mem::size_of::<libxl_event>() == 208);
     assert!(std::mem::offset_of!(libxl_event, for_user) == 40);
@@ -141,4 +152,7 @@ const _: () = {
     assert!(std::mem::size_of::<libxl_event_hooks>() == 24);
     assert!(std::mem::size_of::<libxl_osevent_hooks>() == 48);
     assert!(std::mem::size_of::<xentoollog_logger>() == 24);
+    assert!(std::mem::size_of::<libxl_childproc_hooks>() == 24);
+    assert!(std::mem::offset_of!(libxl_childproc_hooks, fork_replacement) == 8);
+    assert!(std::mem::offset_of!(libxl_childproc_hooks, reaped_callback) == 16);
 };

@@ -9,10 +9,21 @@
 //!   re-check of one fd, and a check that an fd number is open;
 //! * [`clock`]: the monotonic clock our deadlines use, the wall clock the
 //!   application speaks (`struct timeval`), and conversion between them;
-//! * [`epoll`]: the instance each of the library's own pollers sleeps on.
+//! * [`epoll`]: the instance each of the library's own pollers sleeps on;
+//! * [`process`]: starting a child (fork or the application's
+//!   `fork_replacement`, a start handshake, then exec or an
+//!   async-signal-safe closure), `waitpid` without blocking, `kill`;
+//! * [`sigchld`]: the process-wide SIGCHLD handler, which writes a byte to
+//!   each interested ctx's self-pipe, installed for the first such ctx and
+//!   removed (previous disposition restored) after the last;
+//! * [`atfork`]: the "no forking" lock, taken by `pthread_atfork` handlers
+//!   around every fork, that guards the little process-wide state of the
+//!   child-process machinery.
 //!
 //! Every system call's result goes through [`cvt`], the one place where
-//! `-1` becomes the thread's `errno`.
+//! `-1` becomes the thread's `errno` — except in the SIGCHLD handler and in
+//! a freshly forked child, which only compare `errno` with `EINTR` in
+//! place (async-signal-safe code builds no `io::Error`).
 //!
 //! The sleep backend of the library's own pollers is chosen in one place,
 //! [`backend`]: by default `Auto` (plain `poll(2)` while few fds are
@@ -21,9 +32,12 @@
 //! application poller (`libxl_osevent_beforepoll`) always hands out a
 //! `pollfd` array.
 
+pub mod atfork;
 pub mod clock;
 pub mod epoll;
 pub mod poll;
+pub mod process;
+pub mod sigchld;
 pub mod wakeup;
 
 use std::io;

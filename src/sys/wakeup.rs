@@ -31,6 +31,11 @@ impl Wakeup {
         self.read.as_raw_fd()
     }
 
+    /// The end [`write_byte`] pokes (e.g. from the SIGCHLD handler).
+    pub fn write_fd(&self) -> RawFd {
+        self.write.as_raw_fd()
+    }
+
     /// Makes the read end readable.
     pub fn wake(&self) -> io::Result<()> {
         write_byte(self.write.as_raw_fd())

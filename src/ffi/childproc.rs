@@ -1,0 +1,113 @@
+//! Child processes: `libxl_childproc_setmode`, `libxl_childproc_reaped`,
+//! `libxl_childproc_sigchld_occurred`, `libxl_postfork_child_noexec`.
+
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::sync::Arc;
+
+use super::boundary::{ctx_ref, ffi_entry, ffi_entry_ctx};
+use super::types::{libxl_childproc_hooks, libxl_ctx};
+use super::SendPtr;
+use crate::ev::child::{self, ChildprocHooks, ChldOwner};
+use crate::rc::Rc;
+
+/// The application's hook table. libxl does not copy it: the function
+/// pointers are read at each use, so it must outlive the ctx (as
+/// documented); the mode is taken once, at `libxl_childproc_setmode`.
+struct CChildHooks {
+    table: SendPtr<libxl_childproc_hooks>,
+    user: SendPtr<c_void>,
+}
+
+impl CChildHooks {
+    fn t(&self) -> &libxl_childproc_hooks {
+        // SAFETY: the application promises the table outlives the ctx.
+        unsafe { &*self.table.get() }
+    }
+}
+
+impl ChildprocHooks for CChildHooks {
+    fn has_fork_replacement(&self) -> bool {
+        self.t().fork_replacement.is_some()
+    }
+
+    fn fork_replacement(&self) -> io::Result<i32> {
+        let Some(f) = self.t().fork_replacement else { return Err(io::Error::from_raw_os_error(libc::ENOSYS)) };
+        // SAFETY: the application's fork replacement with its user pointer;
+        // it behaves like fork(2), setting errno on failure.
+        let pid = unsafe { f(self.user.get()) };
+        if pid == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(pid)
+        }
+    }
+
+    fn reaped_callback(&self, pid: i32, status: i32) -> Option<Rc> {
+        let f = self.t().reaped_callback?;
+        // SAFETY: the application's callback with its user pointer.
+        Some(unsafe { f(pid, status, self.user.get()) })
+    }
+}
+
+/// # Safety
+/// `ctx` live; `hooks` NULL or valid for the ctx's lifetime.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_childproc_setmode(
+    ctx: *mut libxl_ctx,
+    hooks: *const libxl_childproc_hooks,
+    user: *mut c_void,
+) {
+    const ENTRY: &str = "libxl_childproc_setmode";
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        ffi_entry(ENTRY, ctx, |egc| {
+            let Some(h) = hooks.as_ref() else {
+                return egc.childproc_setmode(ChldOwner::Libxl, None);
+            };
+            let Some(owner) = ChldOwner::from_c(h.chldowner) else {
+                crate::xl_log!(egc.ctx, Error,
+                    "{ENTRY}: invalid argument hooks->chldowner: {} is not a libxl_sigchld_owner; mode unchanged",
+                    h.chldowner);
+                return;
+            };
+            let table = SendPtr(hooks.cast_mut());
+            egc.childproc_setmode(owner, Some(Arc::new(CChildHooks { table, user: SendPtr(user) })));
+        })
+    }
+}
+
+/// # Safety
+/// `ctx` live.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_childproc_reaped(ctx: *mut libxl_ctx, pid: libc::pid_t, status: c_int) -> c_int {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { ffi_entry("libxl_childproc_reaped", ctx, |egc| egc.childproc_reaped(pid, status)) }
+}
+
+/// # Safety
+/// `ctx` live.
+#[no_mangle]
+pub unsafe extern "C" fn libxl_childproc_sigchld_occurred(ctx: *mut libxl_ctx) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { ffi_entry("libxl_childproc_sigchld_occurred", ctx, |egc| egc.childproc_sigchld_occurred()) }
+}
+
+/// Takes no ctx lock: in the child, a thread of the parent may have held
+/// it at the fork, and that thread does not exist here.
+///
+/// # Safety
+/// `ctx` NULL or a ctx inherited from the parent (it is only logged to).
+#[no_mangle]
+pub unsafe extern "C" fn libxl_postfork_child_noexec(ctx: *mut libxl_ctx) {
+    const ENTRY: &str = "libxl_postfork_child_noexec";
+    // SAFETY: forwarded from this function's contract.
+    let Some(c) = (unsafe { ctx_ref(ctx) }) else {
+        eprintln!("libxl: error: {ENTRY}: ctx is NULL");
+        return;
+    };
+    ffi_entry_ctx(ENTRY, c, |c| {
+        child::postfork_child_noexec();
+        crate::xl_log!(c, Debug, "{ENTRY}: SIGCHLD handling and child records of the parent's ctxs released");
+    })
+}
