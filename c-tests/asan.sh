@@ -34,10 +34,24 @@ $CC -std=gnu11 -O1 -g $SAN -fPIC -Iinclude -shared -Wl,-soname,libxentoollog.so.
     -Wl,--version-script=src/xtl/xentoollog.map -o "$b/libxentoollog.so.1.0" src/xtl/xentoollog.c
 ln -sf libxentoollog.so.1.0 "$b/libxentoollog.so.1"
 ln -sf libxentoollog.so.1 "$b/libxentoollog.so"
+# The GLib adapter and its tests, instrumented too (skipped without glib-2.0).
+GLIB_CFLAGS=$(pkg-config --cflags glib-2.0 2>/dev/null || true)
+GLIB_LIBS=$(pkg-config --libs glib-2.0 2>/dev/null || true)
+if [ -n "$GLIB_LIBS" ]; then
+    $CC -std=gnu11 -O1 -g $SAN -fPIC -shared -I. -Iinclude $GLIB_CFLAGS -Wl,-soname,libxenlight-glib.so \
+        -o "$b/libxenlight-glib.so" adapters/glib/libxl_glib.c -L"$b" -lxenlight $GLIB_LIBS
+fi
 for src in c-tests/test_*.c; do
     n=$(basename "$src" .c)
+    extra=""
+    case $n in
+        test_glib*)
+            [ -n "$GLIB_LIBS" ] || continue
+            extra="$GLIB_CFLAGS -Iadapters/glib -DXL_HAVE_GLIB -lxenlight-glib $GLIB_LIBS" ;;
+    esac
+    # shellcheck disable=SC2086
     $CC -std=gnu11 -O1 -g $SAN -Wall -Wextra -Werror -I. -Iinclude "$src" -o "$b/c-tests/$n" \
-        -L"$b" -Wl,-rpath,"$top/$b" -lxenlight -lxentoollog -lpthread
+        -L"$b" -Wl,-rpath,"$top/$b" $extra -lxenlight -lxentoollog -lpthread
 done
 # RLIMIT_AS cannot be combined with ASan's shadow memory.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
