@@ -29,6 +29,13 @@ grep '^FAIL' "$b/c-tests-poll.out"
 add "$(grep -c '^PASS' "$b/c-tests-poll.out")" "$(grep -c '^FAIL' "$b/c-tests-poll.out")"
 echo "$(grep -c '^PASS' "$b/c-tests-poll.out") passed with epoll everywhere"
 
+echo "== fuzz crate lock file in step with the library's dependencies"
+if cargo metadata --locked --format-version 1 --manifest-path "$top/fuzz/Cargo.toml" >/dev/null 2>"$b/fuzzlock.err"; then
+    add 1 0; echo "PASS fuzz_lockfile_in_sync"
+else
+    add 0 1; echo "FAIL fuzz_lockfile_in_sync: run 'cargo update --workspace' in fuzz/"; tail -3 "$b/fuzzlock.err"
+fi
+
 echo "== layout vs Debian libxen-dev"
 if sh "$top/c-tests/layout_compare.sh" "$b/layout" > "$b/layout.out" 2>&1; then add 1 0; else add 0 1; fi
 grep -E '^(PASS|FAIL)' "$b/layout.out" || tail -20 "$b/layout.out"
