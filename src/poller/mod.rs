@@ -546,7 +546,9 @@ impl Egc<'_> {
 
     fn afterpoll_dispatch(&mut self, pid: PollerId, fds: &[PollFd], now: u64, app_gen: Option<u32>) {
         let wake = self.pollers.wakeup_fd(pid);
-        let mut ready: Vec<(i32, i16)> = fds.iter().filter(|p| p.revents != 0).map(|p| (p.fd, p.revents)).collect();
+        let mut idx = Vec::new();
+        sys::poll::ready_indices(fds, &mut idx);
+        let mut ready: Vec<(i32, i16)> = idx.iter().map(|&i| (fds[i].fd, fds[i].revents)).collect();
         ready.sort_unstable_by_key(|r| r.0);
         let mut i = 0;
         while i < ready.len() {
