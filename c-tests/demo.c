@@ -12,6 +12,8 @@
  *   4. application loop   (beforepoll / poll / afterpoll / event_check)
  *   5. progress reports   (libxl_test_progress, events then completion)
  *   6. abort              (libxl_ao_abort on a pending operation)
+ *   7. osevent hooks      (the application's own poll() loop: c-tests/hookloop.h)
+ *   8. child process      (libxl_test_childproc runs a command, gets its status)
  * Exit status 0 if every scenario behaved as described.
  */
 #define _GNU_SOURCE
@@ -29,7 +31,11 @@
 #include <libxl_event.h>
 #include <libxl_test_fdevent.h>
 #include <libxl_test_progress.h>
+#include <libxl_test_childproc.h>
+#include <sys/wait.h>
 #include <xentoollog.h>
+
+#include "hookloop.h"
 
 static int failures;
 static struct timespec t0;
@@ -179,6 +185,39 @@ int main(void)
     EXPECT(ev->u.operation_complete.rc == ERROR_ABORTED, "completed with ERROR_ABORTED");
     libxl_event_free(ctx, ev);
     close(p[0]); close(p[1]);
+
+    printf("\n7. osevent hooks: libxl registers its fds in the application's own loop\n");
+    hookloop L;
+    hookloop_init(&L);
+    libxl_ctx *hctx;
+    if (libxl_ctx_alloc(&hctx, LIBXL_VERSION, 0, lg)) return 1;
+    hookloop_attach(hctx, &L);
+    if (pipe2(p, O_CLOEXEC)) return 1;
+    how_ev.u.for_event = 7;
+    libxl_test_fdevent(hctx, p[0], POLLIN, &how_ev);
+    SAY("the application's registry now holds libxl's fd %d", p[0]);
+    t = poke_later(&pk, p[1], 100);
+    got = 0;
+    for (rounds = 0; !got && rounds < 100; rounds++) {
+        hookloop_run_once(hctx, &L, 1000);
+        if (libxl_event_check(hctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL) == 0) {
+            SAY("event_check: type=%s for_user=%llu rc=%d", libxl_event_type_to_string(ev->type),
+                (unsigned long long)ev->for_user, ev->u.operation_complete.rc);
+            got = ev->for_user == 7;
+            libxl_event_free(hctx, ev);
+        }
+    }
+    EXPECT(got, "the loop reported the fd with libxl_osevent_occurred_fd and the op completed");
+    pthread_join(t, NULL); close(p[0]); close(p[1]);
+    libxl_ctx_free(hctx);
+    hookloop_destroy(&L);
+
+    printf("\n8. child process: libxl_test_childproc runs a command and reaps it\n");
+    const char *const argv8[] = { "sh", "-c", "exit 3", NULL };
+    int status = -1;
+    rc = libxl_test_childproc(ctx, argv8, 5000, &status, NULL);
+    SAY("returned rc=%d, child exit status %d", rc, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    EXPECT(rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 3, "the command's exit status came back");
 
     libxl_ctx_free(ctx);
     xtl_logger_destroy(lg);
