@@ -139,7 +139,7 @@ impl FdRegistry {
     }
 
     /// The registrations of `fd`.
-    pub fn regs_for(&self, fd: i32) -> Option<&FdRegs> {
+    pub fn regs_for(&self, fd: i32) -> Option<FdRegs> {
         self.by_fd.get(fd)
     }
 

@@ -1,14 +1,17 @@
 //! fd number -> the live registrations of that fd.
 //!
 //! fd numbers are small, dense integers (the kernel hands out the lowest
-//! free one), so numbers below [`DIRECT`] index a vector directly (O(1),
-//! 24 bytes per number) and only larger ones go to a hash map.
+//! free one), and an fd almost always has exactly one registration. So a
+//! vector indexed by fd number (below [`DIRECT`]) holds that one
+//! registration in 8 bytes; fds with several registrations, and numbers
+//! beyond [`DIRECT`], go to a hash map.
 //!
-//! Invariant: an fd maps to a non-empty list exactly while it has at least
-//! one live registration; `len` counts those fds.
+//! Invariants: an fd has a direct entry or a map entry, never both; a map
+//! entry is never empty, and holds two or more registrations unless the fd
+//! is beyond [`DIRECT`]; `len` counts the fds with registrations.
 #![forbid(unsafe_code)]
 
-use smallvec::SmallVec;
+use smallvec::{smallvec, SmallVec};
 
 use super::fd::EvFd;
 use crate::fasthash::FastMap;
@@ -21,9 +24,13 @@ pub const DIRECT: usize = 1 << 16;
 
 #[derive(Default)]
 pub struct FdIndex {
-    direct: Vec<FdRegs>,
-    large: FastMap<i32, FdRegs>,
+    direct: Vec<Option<EvFd>>,
+    map: FastMap<i32, FdRegs>,
     len: usize,
+}
+
+fn direct_index(fd: i32) -> Option<usize> {
+    usize::try_from(fd).ok().filter(|&i| i < DIRECT)
 }
 
 impl FdIndex {
@@ -36,24 +43,35 @@ impl FdIndex {
         self.len == 0
     }
 
-    pub fn get(&self, fd: i32) -> Option<&FdRegs> {
-        let r = match usize::try_from(fd) {
-            Ok(i) if i < DIRECT => self.direct.get(i),
-            _ => self.large.get(&fd),
-        };
-        r.filter(|r| !r.is_empty())
+    /// The registrations of `fd` (a copy: callers dispatch while the
+    /// index changes).
+    pub fn get(&self, fd: i32) -> Option<FdRegs> {
+        if let Some(i) = direct_index(fd) {
+            if let Some(Some(t)) = self.direct.get(i) {
+                return Some(smallvec![*t]);
+            }
+        }
+        self.map.get(&fd).cloned()
     }
 
     pub fn add(&mut self, fd: i32, ev: EvFd) {
-        let regs = match usize::try_from(fd) {
-            Ok(i) if i < DIRECT => {
-                if self.direct.len() <= i {
-                    self.direct.resize_with(i + 1, FdRegs::new);
-                }
-                &mut self.direct[i]
+        if let Some(i) = direct_index(fd) {
+            if self.direct.len() <= i {
+                self.direct.resize(i + 1, None);
             }
-            _ => self.large.entry(fd).or_default(),
-        };
+            if let Some(first) = self.direct[i].take() {
+                self.map.insert(fd, smallvec![first, ev]);
+                return;
+            }
+            if let Some(regs) = self.map.get_mut(&fd) {
+                regs.push(ev);
+                return;
+            }
+            self.direct[i] = Some(ev);
+            self.len += 1;
+            return;
+        }
+        let regs = self.map.entry(fd).or_default();
         if regs.is_empty() {
             self.len += 1;
         }
@@ -62,34 +80,35 @@ impl FdIndex {
 
     /// Removes `ev` from `fd`'s list; returns true if none are left.
     pub fn remove(&mut self, fd: i32, ev: EvFd) -> bool {
-        let (regs, large) = match usize::try_from(fd) {
-            Ok(i) if i < DIRECT => match self.direct.get_mut(i) {
-                Some(r) => (r, false),
-                None => return true,
-            },
-            _ => match self.large.get_mut(&fd) {
-                Some(r) => (r, true),
-                None => return true,
-            },
-        };
-        let before = regs.len();
-        regs.retain(|x| *x != ev);
-        let empty = regs.is_empty();
-        if empty && before > 0 {
-            self.len -= 1;
-            if large {
-                self.large.remove(&fd);
-            } else {
-                *regs = FdRegs::new(); // give back a spilled heap buffer
+        let di = direct_index(fd);
+        if let Some(i) = di {
+            if self.direct.get(i) == Some(&Some(ev)) {
+                self.direct[i] = None;
+                self.len -= 1;
+                return true;
             }
         }
-        empty
+        let Some(regs) = self.map.get_mut(&fd) else { return true };
+        regs.retain(|x| *x != ev);
+        match (regs.len(), di) {
+            (0, _) => {
+                self.map.remove(&fd);
+                self.len -= 1;
+                true
+            }
+            (1, Some(i)) => {
+                self.direct[i] = Some(regs[0]);
+                self.map.remove(&fd);
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Every fd with at least one registration.
     pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
-        let direct = self.direct.iter().enumerate().filter(|(_, r)| !r.is_empty()).map(|(i, _)| i as i32);
-        direct.chain(self.large.keys().copied())
+        let direct = self.direct.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i as i32);
+        direct.chain(self.map.keys().copied())
     }
 }
 
@@ -108,6 +127,7 @@ mod tests {
             ix.add(fd, b);
             assert_eq!(ix.get(fd).map(|r| r.len()), Some(2));
             assert!(!ix.remove(fd, a));
+            assert_eq!(ix.get(fd).map(|r| r.to_vec()), Some(vec![b]));
             assert!(ix.remove(fd, b));
             assert!(ix.get(fd).is_none());
         }

@@ -517,7 +517,7 @@ impl Egc<'_> {
     /// Returns whether any callback ran. With `app_gen`, a registration
     /// already dispatched for that beforepoll set is skipped.
     fn dispatch_fd(&mut self, fd: i32, revents: i16, app_gen: Option<u32>) -> bool {
-        let Some(regs) = self.fds.regs_for(fd).cloned() else { return false };
+        let Some(regs) = self.fds.regs_for(fd) else { return false };
         let mut ran = false;
         for &ev in regs.iter() {
             if let Some(g) = app_gen {
