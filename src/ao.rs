@@ -138,8 +138,14 @@ struct Abortable {
 
 pub struct AoEntry {
     mode: Mode,
-    key: Option<AbortKey>,
+    /// How `libxl_ao_abort` finds it (while `indexed`).
+    key: AbortKey,
     pub domid: u32,
+    /// In the abort index (in progress, not nested).
+    indexed: bool,
+    /// Aborting completes it with `ERROR_ABORTED` (the usual abortable,
+    /// kept as a flag rather than an entry of its own).
+    completes_on_abort: bool,
     /// Between `ao_create` and `ao_inprogress`.
     constructing: bool,
     complete: bool,
@@ -153,11 +159,7 @@ pub struct AoEntry {
     progress_outstanding: u32,
     /// Children killed on this (root) ao's behalf, not yet reaped.
     killed_children: u32,
-    nested_root: Option<AoId>,
-    nested_progeny: u32,
-    owned: SmallVec<[Owned; 2]>,
-    /// The next older in-progress ao with the same abort key (rare).
-    key_older: Option<AoId>,
+    owned: SmallVec<[Owned; 1]>,
 }
 
 #[derive(Default)]
@@ -166,6 +168,12 @@ pub struct AoRegistry {
     /// Abort key -> the newest in-progress ao with it (older ones chain
     /// through `key_older`): O(1) `libxl_ao_abort`.
     inprogress: FastMap<AbortKey, AoId>,
+    /// ao -> the next older in-progress ao with the same abort key (rare).
+    key_older: FastMap<AoId, AoId>,
+    /// Nested ao -> its root (nested aos are rare: kept aside).
+    nested_root: FastMap<AoId, AoId>,
+    /// Root -> how many nested aos it has.
+    nested_progeny: FastMap<AoId, u32>,
     inprogress_count: usize,
     abortables: Slab<Abortable>,
 }
@@ -197,19 +205,26 @@ impl AoRegistry {
     }
 
     fn root_of(&self, ao: AoId) -> AoId {
-        self.get(ao).nested_root.unwrap_or(ao)
+        self.nested_root.get(&ao).copied().unwrap_or(ao)
     }
 
     fn index_insert(&mut self, key: AbortKey, ao: AoId) {
-        let older = self.inprogress.insert(key, ao);
-        self.get_mut(ao).key_older = older;
+        if let Some(older) = self.inprogress.insert(key, ao) {
+            self.key_older.insert(ao, older);
+        }
+        let e = self.get_mut(ao);
+        e.key = key;
+        e.indexed = true;
         self.inprogress_count += 1;
     }
 
     fn index_remove(&mut self, ao: AoId) {
         let Some(e) = self.slab.get_mut(ao) else { return };
-        let Some(key) = e.key.take() else { return };
-        let older = e.key_older.take();
+        if !std::mem::replace(&mut e.indexed, false) {
+            return;
+        }
+        let key = e.key;
+        let older = self.key_older.remove(&ao);
         self.inprogress_count -= 1;
         if self.inprogress.get(&key) == Some(&ao) {
             match older {
@@ -221,9 +236,12 @@ impl AoRegistry {
         // Not the newest: unlink from the chain of older ones.
         let mut cur = self.inprogress.get(&key).copied();
         while let Some(c) = cur {
-            let next = self.get(c).key_older;
+            let next = self.key_older.get(&c).copied();
             if next == Some(ao) {
-                self.get_mut(c).key_older = older;
+                match older {
+                    Some(o) => self.key_older.insert(c, o),
+                    None => self.key_older.remove(&c),
+                };
                 return;
             }
             cur = next;
@@ -240,6 +258,9 @@ impl AoRegistry {
     pub fn discard_all(&mut self) -> usize {
         let n = self.inprogress_count();
         self.inprogress.clear();
+        self.key_older.clear();
+        self.nested_root.clear();
+        self.nested_progeny.clear();
         self.inprogress_count = 0;
         for ao in self.slab.tokens() {
             self.slab.remove(ao);
@@ -272,7 +293,9 @@ impl Egc<'_> {
         };
         let ao = self.st().aos.slab.insert(AoEntry {
             mode,
-            key: Some(key),
+            key,
+            indexed: false,
+            completes_on_abort: false,
             domid,
             constructing: true,
             complete: false,
@@ -283,10 +306,7 @@ impl Egc<'_> {
             abortables: SmallVec::new(),
             progress_outstanding: 0,
             killed_children: 0,
-            nested_root: None,
-            nested_progeny: 0,
             owned: SmallVec::new(),
-            key_older: None,
         });
         self.st().aos.index_insert(key, ao);
         crate::xl_log!(self.ctx, Debug, "ao {ao}: create: how={key:?}");
@@ -367,7 +387,8 @@ impl Egc<'_> {
             debug_assert!(false, "ao completed twice");
             return;
         }
-        if e.nested_progeny > 0 || e.nested_root.is_some() {
+        let _ = e;
+        if self.aos.nested_progeny.contains_key(&ao) || self.aos.nested_root.contains_key(&ao) {
             self.ctx.fatal("internal: an ao with live nested aos, or a nested ao, was completed");
         }
         crate::xl_log!(self.ctx, Debug, "ao {ao}: complete, rc={rc}");
@@ -451,7 +472,7 @@ impl Egc<'_> {
     fn ao_release_owned(&mut self, ao: AoId) {
         let owned = std::mem::take(&mut self.st().aos.get_mut(ao).owned);
         // Newest first, as a C operation would tear down.
-        let owned: SmallVec<[Owned; 2]> = owned.into_iter().rev().collect();
+        let owned: SmallVec<[Owned; 1]> = owned.into_iter().rev().collect();
         for o in owned {
             match o {
                 Owned::Fd(ev) => self.ev_fd_deregister(ev),
@@ -465,7 +486,8 @@ impl Egc<'_> {
     /// A child of `ao` was killed; its root's completion now waits for the
     /// reaping. Returns the root to tell (`None` if the ao is gone).
     pub(crate) fn ao_killed_child_add(&mut self, ao: AoId) -> Option<AoId> {
-        let root = self.aos.slab.get(ao)?.nested_root.unwrap_or(ao);
+        self.aos.slab.get(ao)?;
+        let root = self.aos.root_of(ao);
         self.st().aos.slab.get_mut(root)?.killed_children += 1;
         Some(root)
     }
@@ -502,11 +524,21 @@ impl Egc<'_> {
     }
 
     /// Asks for `ao` to be completed with `ERROR_ABORTED` if it is aborted
-    /// (the usual abortable, without a closure). Owned by `ao`.
-    pub fn ao_abortable_register_completes(&mut self, ao: AoId) -> Result<AbrtId, Rc> {
-        let a = self.abortable_register_action(ao, AbortAction::CompleteAo(ao))?;
-        self.ao_own(ao, Owned::Abortable(a));
-        Ok(a)
+    /// (the usual abortable, without a closure; for a top-level ao just a
+    /// flag). Ends with `ao`.
+    pub fn ao_abortable_register_completes(&mut self, ao: AoId) -> Result<(), Rc> {
+        if self.aos.nested_root.contains_key(&ao) {
+            let a = self.abortable_register_action(ao, AbortAction::CompleteAo(ao))?;
+            self.ao_own(ao, Owned::Abortable(a));
+            return Ok(());
+        }
+        let e = self.st().aos.get_mut(ao);
+        if e.aborting {
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: abortable registration refused: already aborting");
+            return Err(ERROR_ABORTED);
+        }
+        e.completes_on_abort = true;
+        Ok(())
     }
 
     pub(crate) fn abortable_register_action(&mut self, ao: AoId, action: AbortAction) -> Result<AbrtId, Rc> {
@@ -545,7 +577,8 @@ impl Egc<'_> {
         }
         e.aborting = true;
         e.manip += 1;
-        if e.abortables.is_empty() {
+        let completes = std::mem::replace(&mut e.completes_on_abort, false);
+        if e.abortables.is_empty() && !completes {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: abort requested and noted, but no-one interested");
         }
         loop {
@@ -559,6 +592,10 @@ impl Egc<'_> {
                 AbortAction::CompleteAo(target) => self.ao_complete(target, ERROR_ABORTED),
             }
             self.flush_unlocked();
+        }
+        if completes && !self.aos.get(ao).complete {
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: aborting: completes with ERROR_ABORTED");
+            self.ao_complete(ao, ERROR_ABORTED);
         }
         self.ao_manip_leave(ao);
         0
@@ -591,10 +628,12 @@ impl Egc<'_> {
         let root = self.aos.root_of(parent);
         let domid = self.aos.get(root).domid;
         let aos = &mut self.st().aos;
-        aos.get_mut(root).nested_progeny += 1;
+        *aos.nested_progeny.entry(root).or_insert(0) += 1;
         let child = aos.slab.insert(AoEntry {
             mode: Mode::Nested,
-            key: None,
+            key: AbortKey::SYNC,
+            indexed: false,
+            completes_on_abort: false,
             domid,
             constructing: false,
             complete: false,
@@ -605,11 +644,9 @@ impl Egc<'_> {
             abortables: SmallVec::new(),
             progress_outstanding: 0,
             killed_children: 0,
-            nested_root: Some(root),
-            nested_progeny: 0,
             owned: SmallVec::new(),
-            key_older: None,
         });
+        aos.nested_root.insert(child, root);
         crate::xl_log!(self.ctx, Debug, "ao {child}: nested ao, parent {parent}");
         child
     }
@@ -618,8 +655,14 @@ impl Egc<'_> {
         self.ao_release_owned(child);
         let aos = &mut self.st().aos;
         let e = aos.slab.remove(child).expect("live nested ao");
-        let root = e.nested_root.expect("nested ao has a root");
-        aos.get_mut(root).nested_progeny -= 1;
+        drop(e);
+        let root = aos.nested_root.remove(&child).expect("nested ao has a root");
+        if let Some(n) = aos.nested_progeny.get_mut(&root) {
+            *n -= 1;
+            if *n == 0 {
+                aos.nested_progeny.remove(&root);
+            }
+        }
     }
 
     /// True while `ao` exists (for tests and assertions).

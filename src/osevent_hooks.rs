@@ -75,6 +75,9 @@ pub struct TimeNexus {
 pub struct HookState {
     pub hooks: Option<Arc<dyn OseventHooks>>,
     pub time_nexi: Slab<TimeNexus>,
+    /// The application's registration value of each fd registration
+    /// (hooks only, so kept here rather than in every registration).
+    pub fd_for_app: crate::fasthash::FastMap<EvFd, usize>,
 }
 
 impl Egc<'_> {
@@ -103,14 +106,15 @@ impl Egc<'_> {
 
     pub(crate) fn hook_fd_modify(&mut self, ev: EvFd, fd: i32, events: i16) -> Result<(), Rc> {
         let Some(h) = self.hooks() else { return Ok(()) };
-        let mut for_app = self.fds.get(ev).map_or(0, |e| e.for_app);
+        let mut for_app = self.hooks.fd_for_app.get(&ev).copied().unwrap_or(0);
         let r = h.fd_modify(fd, &mut for_app, events);
         // A failed modify may still have updated the registration value.
         self.set_fd_for_app(ev, for_app);
         r
     }
 
-    pub(crate) fn hook_fd_deregister(&mut self, fd: i32, for_app: usize) {
+    pub(crate) fn hook_fd_deregister(&mut self, ev: EvFd, fd: i32) {
+        let for_app = self.st().hooks.fd_for_app.remove(&ev).unwrap_or(0);
         if let Some(h) = self.hooks() {
             h.fd_deregister(fd, for_app);
         }

@@ -49,8 +49,6 @@ pub struct FdEntry {
     app_gen: u32,
     /// `None` only while the callback is running.
     cb: Option<FdHandler>,
-    /// The application's registration value (hooks only).
-    pub for_app: usize,
     pub owner: Option<AoId>,
 }
 
@@ -180,7 +178,7 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "ev_fd register: fd {fd} is negative");
             return Err(ERROR_INVAL);
         }
-        let ev = self.st().fds.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, app_gen: 0, cb: Some(cb), for_app: 0, owner });
+        let ev = self.st().fds.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, app_gen: 0, cb: Some(cb), owner });
         if let Err(rc) = self.hook_fd_register(ev, fd, events) {
             self.st().fds.slab.remove(ev);
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} register fd={fd}: application's fd_register hook failed (rc={rc})");
@@ -237,7 +235,7 @@ impl Egc<'_> {
             return;
         };
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} deregister fd={}", e.fd);
-        self.hook_fd_deregister(e.fd, e.for_app);
+        self.hook_fd_deregister(ev, e.fd);
         let st = self.st();
         if e.dense != NOT_DENSE {
             st.fds.dense_remove(e.dense);
@@ -252,8 +250,8 @@ impl Egc<'_> {
     }
 
     pub(crate) fn set_fd_for_app(&mut self, ev: EvFd, for_app: usize) {
-        if let Some(e) = self.st().fds.slab.get_mut(ev) {
-            e.for_app = for_app;
+        if self.fds.slab.contains(ev) {
+            self.st().hooks.fd_for_app.insert(ev, for_app);
         }
     }
 
