@@ -53,9 +53,10 @@ pub type AppFn = Box<dyn FnOnce() + Send>;
 
 /// An application call queued for after unlock, with the bookkeeping to do
 /// (lock held again) once it has returned.
-pub enum AppCall {
+pub struct AppCall {
     /// `event_occurs` or a progress callback, or a completion callback.
-    Call { run: AppFn, then: After },
+    run: AppFn,
+    then: After,
 }
 
 pub enum After {
@@ -115,15 +116,15 @@ impl<'c> Egc<'c> {
     }
 
     pub(crate) fn queue_event_call(&mut self, run: AppFn) {
-        self.app_events.push_back(AppCall::Call { run, then: After::Nothing });
+        self.app_events.push_back(AppCall { run, then: After::Nothing });
     }
 
     pub(crate) fn queue_progress_call(&mut self, run: AppFn, ao: AoId) {
-        self.app_progress.push_back(AppCall::Call { run, then: After::ProgressDelivered(ao) });
+        self.app_progress.push_back(AppCall { run, then: After::ProgressDelivered(ao) });
     }
 
     pub(crate) fn queue_ao_call(&mut self, run: AppFn, ao: AoId) {
-        self.app_aos.push_back(AppCall::Call { run, then: After::AoNotified(ao) });
+        self.app_aos.push_back(AppCall { run, then: After::AoNotified(ao) });
     }
 
     /// Runs pending immediates (lock held), in order, until none are left.
@@ -145,7 +146,7 @@ impl<'c> Egc<'c> {
         while self.has_app_calls() {
             let calls = self.take_app_calls();
             for call in calls {
-                let AppCall::Call { run, then } = call;
+                let AppCall { run, then } = call;
                 self.unlocked(run);
                 self.after_app_call(then);
             }
@@ -207,7 +208,7 @@ impl Drop for Egc<'_> {
         while !calls.is_empty() {
             let batch = std::mem::take(&mut calls);
             for call in batch {
-                let AppCall::Call { run, then } = call;
+                let AppCall { run, then } = call;
                 run();
                 if !matches!(then, After::Nothing) {
                     let mut e = Egc::new(ctx, "libxl (callback bookkeeping)");

@@ -112,15 +112,11 @@ impl Egc<'_> {
 
     /// An event happened: to `event_occurs` or into the queue.
     pub fn event_occurred(&mut self, ev: Event) {
-        let hooks = self.events.hooks.clone();
-        if let Some(h) = hooks {
-            if h.occurs_mask & ev.mask_bit() != 0 {
-                if let Some(occurs) = h.occurs.clone() {
-                    crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: to event_occurs callback", ev.kind.type_num(), ev.for_user);
-                    self.queue_event_call(Box::new(move || occurs(ev)));
-                    return;
-                }
-            }
+        let occurs = self.events.hooks.as_ref().filter(|h| h.occurs_mask & ev.mask_bit() != 0).and_then(|h| h.occurs.clone());
+        if let Some(occurs) = occurs {
+            crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: to event_occurs callback", ev.kind.type_num(), ev.for_user);
+            self.queue_event_call(Box::new(move || occurs(ev)));
+            return;
         }
         crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: queued", ev.kind.type_num(), ev.for_user);
         let st = self.st();

@@ -242,7 +242,6 @@ impl Egc<'_> {
         }
         let last = st.fds.by_fd.remove(e.fd, ev);
         st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len(), last);
-        st.pollers.note_fd_deregistered();
     }
 
     pub fn ev_fd_isregistered(&self, ev: EvFd) -> bool {

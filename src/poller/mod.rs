@@ -83,8 +83,6 @@ pub struct Poller<W = Wakeup> {
     pipe_nonempty: bool,
     /// Osevents were added since this poller's set was made.
     pub osevents_added: bool,
-    /// An fd was deregistered since this poller's set was made.
-    pub fds_deregistered: bool,
     /// In use by a thread (or the application poller).
     active: bool,
     /// The thread using it waits for events (`libxl_event_wait`).
@@ -102,7 +100,6 @@ impl<W: Clone> Clone for Poller<W> {
             mirror: None,
             pipe_nonempty: self.pipe_nonempty,
             osevents_added: self.osevents_added,
-            fds_deregistered: self.fds_deregistered,
             active: self.active,
             wants_events: self.wants_events,
             fds: self.fds.clone(),
@@ -117,7 +114,6 @@ impl<W: WakeFd> Poller<W> {
             wakeup: W::open()?,
             pipe_nonempty: false,
             osevents_added: false,
-            fds_deregistered: false,
             active: false,
             wants_events: false,
             fds: Vec::new(),
@@ -172,7 +168,6 @@ impl<W: WakeFd> Pollers<W> {
         let p = self.slab.get_mut(id).expect("pooled poller exists");
         p.active = true;
         p.osevents_added = false;
-        p.fds_deregistered = false;
         p.wants_events = false;
         self.active.push(id);
         Ok(id)
@@ -238,30 +233,20 @@ impl<W: WakeFd> Pollers<W> {
         }
     }
 
-    /// An fd was deregistered: sets made before now may contain it.
-    pub fn note_fd_deregistered(&mut self) {
-        for &id in &self.active {
-            if let Some(p) = self.slab.get_mut(id) {
-                p.fds_deregistered = true;
-            }
-        }
-    }
-
     /// Wakes every active poller whose thread waits for events.
     pub fn wake_event_waiters(&mut self) -> io::Result<()> {
-        let ids: Vec<PollerId> =
-            self.active.iter().copied().filter(|&id| self.get_ref(id).wants_events).collect();
-        for id in ids {
-            self.wake(id)?;
+        for i in 0..self.active.len() {
+            let id = self.active[i];
+            if self.get_ref(id).wants_events {
+                self.wake(id)?;
+            }
         }
         Ok(())
     }
 
     /// Poller `id` has just made a fresh set: it is up to date.
     pub fn set_made(&mut self, id: PollerId) {
-        let p = self.get_mut(id);
-        p.osevents_added = false;
-        p.fds_deregistered = false;
+        self.get_mut(id).osevents_added = false;
     }
 
     /// Passes the baton (see the module comment): wakes the application
