@@ -16,7 +16,9 @@
 //! Invariants:
 //! * An ao is *in progress* from `ao_create` until `ao_complete`; only then
 //!   can `libxl_ao_abort` find it, through an index keyed like `ao_how`
-//!   (O(1) lookup).
+//!   (O(1) lookup). The index is built by the first abort (from the
+//!   creation numbers of the aos in progress) and dropped when no ao is in
+//!   progress, so a program that never aborts never pays for it.
 //! * Completion is reported once every progress report has been delivered
 //!   (`progress_outstanding == 0`) and every child it killed has been
 //!   reaped (`killed_children == 0`, libxl's "outstanding killed child");
@@ -141,8 +143,12 @@ pub struct AoEntry {
     /// How `libxl_ao_abort` finds it (while `indexed`).
     key: AbortKey,
     pub domid: u32,
-    /// In the abort index (in progress, not nested).
+    /// In progress and not nested: findable by `libxl_ao_abort` (in the
+    /// index while there is one).
     indexed: bool,
+    /// Creation number (while `indexed`): orders aos with the same key
+    /// when the index is built.
+    seq: u32,
     /// Aborting completes it with `ERROR_ABORTED` (the usual abortable,
     /// kept as a flag rather than an entry of its own).
     completes_on_abort: bool,
@@ -166,8 +172,14 @@ pub struct AoEntry {
 pub struct AoRegistry {
     slab: Slab<AoEntry>,
     /// Abort key -> the newest in-progress ao with it (older ones chain
-    /// through `key_older`): O(1) `libxl_ao_abort`.
+    /// through `key_older`): O(1) `libxl_ao_abort`. Only while
+    /// `index_live`.
     inprogress: FastMap<AbortKey, AoId>,
+    /// The index maps exist (built by an abort, dropped when no ao is in
+    /// progress).
+    index_live: bool,
+    /// The next creation number (wraps; compared as ages).
+    next_seq: u32,
     /// ao -> the next older in-progress ao with the same abort key (rare).
     key_older: FastMap<AoId, AoId>,
     /// Nested ao -> its root (nested aos are rare: kept aside).
@@ -209,13 +221,23 @@ impl AoRegistry {
     }
 
     fn index_insert(&mut self, key: AbortKey, ao: AoId) {
-        if let Some(older) = self.inprogress.insert(key, ao) {
-            self.key_older.insert(ao, older);
-        }
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
         let e = self.get_mut(ao);
         e.key = key;
         e.indexed = true;
+        e.seq = seq;
         self.inprogress_count += 1;
+        if self.index_live {
+            self.map_insert(key, ao);
+        }
+    }
+
+    /// Makes `ao` the newest with `key` in the index maps.
+    fn map_insert(&mut self, key: AbortKey, ao: AoId) {
+        if let Some(older) = self.inprogress.insert(key, ao) {
+            self.key_older.insert(ao, older);
+        }
     }
 
     fn index_remove(&mut self, ao: AoId) {
@@ -224,8 +246,15 @@ impl AoRegistry {
             return;
         }
         let key = e.key;
-        let older = self.key_older.remove(&ao);
         self.inprogress_count -= 1;
+        if !self.index_live {
+            return;
+        }
+        if self.inprogress_count == 0 {
+            self.index_drop();
+            return;
+        }
+        let older = self.key_older.remove(&ao);
         if self.inprogress.get(&key) == Some(&ao) {
             match older {
                 Some(o) => self.inprogress.insert(key, o),
@@ -248,6 +277,33 @@ impl AoRegistry {
         }
     }
 
+    fn index_drop(&mut self) {
+        self.inprogress.clear();
+        self.key_older.clear();
+        self.index_live = false;
+    }
+
+    /// The newest in-progress ao with `key`, building the index first if
+    /// this is the first lookup since it was last dropped.
+    fn find(&mut self, key: AbortKey) -> Option<AoId> {
+        if !self.index_live {
+            let now = self.next_seq;
+            let mut live: Vec<(u32, AbortKey, AoId)> = self
+                .slab
+                .iter()
+                .filter(|(_, e)| e.indexed)
+                .map(|(ao, e)| (now.wrapping_sub(e.seq), e.key, ao))
+                .collect();
+            // Oldest (largest age) first, so the newest ends up in front.
+            live.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.index_live = true;
+            for (_, k, ao) in live {
+                self.map_insert(k, ao);
+            }
+        }
+        self.inprogress.get(&key).copied()
+    }
+
     fn work_outstanding(&self, ao: AoId) -> bool {
         let e = self.get(ao);
         !e.complete || e.progress_outstanding > 0 || e.killed_children > 0
@@ -257,8 +313,7 @@ impl AoRegistry {
     /// in progress.
     pub fn discard_all(&mut self) -> usize {
         let n = self.inprogress_count();
-        self.inprogress.clear();
-        self.key_older.clear();
+        self.index_drop();
         self.nested_root.clear();
         self.nested_progeny.clear();
         self.inprogress_count = 0;
@@ -295,6 +350,7 @@ impl Egc<'_> {
             mode,
             key,
             indexed: false,
+            seq: 0,
             completes_on_abort: false,
             domid,
             constructing: true,
@@ -567,7 +623,7 @@ impl Egc<'_> {
 
     /// `libxl_ao_abort`: finds the newest in-progress ao named by `key`.
     pub fn ao_abort(&mut self, key: AbortKey) -> Rc {
-        let Some(ao) = self.aos.inprogress.get(&key).copied() else {
+        let Some(ao) = self.st().aos.find(key) else {
             crate::xl_log!(self.ctx, Debug, "ao_abort: no operation in progress matches {key:?}");
             return ERROR_NOTFOUND;
         };
@@ -633,6 +689,7 @@ impl Egc<'_> {
             mode: Mode::Nested,
             key: AbortKey::SYNC,
             indexed: false,
+            seq: 0,
             completes_on_abort: false,
             domid,
             constructing: false,
@@ -772,6 +829,61 @@ mod tests {
             egc.ao_inprogress(ao);
         }
         assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
+        assert!(egc.ao_exists(old) && !egc.ao_exists(new));
+    }
+
+    /// Starts an abortable for_event ao (aborting completes it).
+    fn abortable_ao(egc: &mut Egc<'_>, fe: u64) -> AoId {
+        let ao = event_ao(egc, fe);
+        egc.ao_abortable_register_completes(ao).unwrap();
+        egc.ao_inprogress(ao);
+        ao
+    }
+
+    #[test]
+    fn abort_index_built_by_the_first_abort_finds_the_newest_in_progress() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let a = abortable_ao(&mut egc, 9);
+        let b = abortable_ao(&mut egc, 9);
+        let c = abortable_ao(&mut egc, 9);
+        let other = abortable_ao(&mut egc, 7);
+        egc.ao_complete(c, 0); // the newest is no longer in progress
+        assert!(!egc.aos.index_live, "no abort yet: no index");
+        assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
+        assert!(egc.aos.index_live);
+        assert!(egc.ao_exists(a) && !egc.ao_exists(b), "b was the newest in progress");
+        // With the index live, a new ao is found first, then the older one.
+        let d = abortable_ao(&mut egc, 9);
+        assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
+        assert!(egc.ao_exists(a) && !egc.ao_exists(d));
+        assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
+        assert!(!egc.ao_exists(a));
+        assert_eq!(egc.ao_abort(AbortKey::event(9)), ERROR_NOTFOUND);
+        assert!(egc.ao_exists(other));
+    }
+
+    #[test]
+    fn abort_index_dropped_when_no_ao_is_in_progress_and_rebuilt() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        abortable_ao(&mut egc, 3);
+        assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
+        assert!(!egc.aos.index_live, "the last ao in progress went: index dropped");
+        let old = abortable_ao(&mut egc, 3);
+        let new = abortable_ao(&mut egc, 3);
+        assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
+        assert!(egc.ao_exists(old) && !egc.ao_exists(new));
+    }
+
+    #[test]
+    fn abort_index_orders_by_creation_across_the_sequence_wrap() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        egc.st().aos.next_seq = u32::MAX;
+        let old = abortable_ao(&mut egc, 5); // seq u32::MAX
+        let new = abortable_ao(&mut egc, 5); // seq 0
+        assert_eq!(egc.ao_abort(AbortKey::event(5)), 0);
         assert!(egc.ao_exists(old) && !egc.ao_exists(new));
     }
 
