@@ -295,7 +295,7 @@ impl AoRegistry {
                 .map(|(ao, e)| (now.wrapping_sub(e.seq), e.key, ao))
                 .collect();
             // Oldest (largest age) first, so the newest ends up in front.
-            live.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            live.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
             self.index_live = true;
             for (_, k, ao) in live {
                 self.map_insert(k, ao);

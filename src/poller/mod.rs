@@ -531,9 +531,8 @@ impl Egc<'_> {
 
     fn afterpoll_dispatch(&mut self, pid: PollerId, fds: &[PollFd], now: u64, app_gen: Option<u32>) {
         let wake = self.pollers.wakeup_fd(pid);
-        let mut idx = Vec::new();
-        sys::poll::ready_indices(fds, &mut idx);
-        let mut ready: Vec<(i32, i16)> = idx.iter().map(|&i| (fds[i].fd, fds[i].revents)).collect();
+        let mut ready: smallvec::SmallVec<[(i32, i16); 8]> = smallvec::SmallVec::new();
+        sys::poll::for_each_ready(fds, |i| ready.push((fds[i].fd, fds[i].revents)));
         ready.sort_unstable_by_key(|r| r.0);
         let mut i = 0;
         while i < ready.len() {
