@@ -160,4 +160,59 @@ static __attribute__((unused)) double bench_budget_mean(const bench_budget *b)
     return b->n ? (b->end - b->t0) / b->n : 0;
 }
 
+/*
+ * A series of per-iteration measurements, summarised robustly: the series
+ * is cut into BENCH_BATCHES consecutive batches and the figure is the
+ * median of the batch means. A burst of interference from the rest of the
+ * machine (another tenant, a daemon waking) spoils a few batches, not the
+ * figure; a steady cost shows in every batch, so it is not hidden.
+ */
+#define BENCH_BATCHES 21
+
+typedef struct {
+    double *v;
+    long n, cap;
+} bench_series;
+
+static __attribute__((unused)) void bench_series_add(bench_series *s, double x)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 4096;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (!s->v) { fprintf(stderr, "bench: out of memory\n"); exit(1); }
+    }
+    s->v[s->n++] = x;
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of the batch means (the plain mean with fewer samples than batches). */
+static __attribute__((unused)) double bench_series_robust(const bench_series *s)
+{
+    if (s->n == 0) return 0;
+    if (s->n < BENCH_BATCHES) {
+        double sum = 0;
+        for (long i = 0; i < s->n; i++) sum += s->v[i];
+        return sum / s->n;
+    }
+    double means[BENCH_BATCHES];
+    for (int b = 0; b < BENCH_BATCHES; b++) {
+        long lo = s->n * b / BENCH_BATCHES, hi = s->n * (b + 1) / BENCH_BATCHES;
+        double sum = 0;
+        for (long i = lo; i < hi; i++) sum += s->v[i];
+        means[b] = sum / (hi - lo);
+    }
+    qsort(means, BENCH_BATCHES, sizeof means[0], bench_cmp_double);
+    return means[BENCH_BATCHES / 2];
+}
+
+static __attribute__((unused)) void bench_series_reset(bench_series *s)
+{
+    s->n = 0;
+}
+
 #endif /* XL_BENCH_H */
