@@ -297,6 +297,7 @@ impl AoRegistry {
             // Oldest (largest age) first, so the newest ends up in front.
             live.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
             self.index_live = true;
+            self.inprogress.reserve(live.len());
             for (_, k, ao) in live {
                 self.map_insert(k, ao);
             }
