@@ -127,10 +127,40 @@ pub type AbortCallback = Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>;
 /// What aborting does for one abortable.
 pub enum AbortAction {
     Callback(AbortCallback),
-    /// Fire this timeout early with `ERROR_ABORTED`.
-    Time(EvTime),
     /// Complete this ao with `ERROR_ABORTED` (the common case, no closure).
     CompleteAo(AoId),
+}
+
+/// One entry of a root ao's abortables list: an abortable registration,
+/// or a timeout (which needs no registration of its own: aborting fires
+/// it early), told apart by a tag bit that tokens never use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct AbortRef(usize);
+
+const TIME_TAG: usize = crate::token::MAX_SLOTS;
+
+enum AbortTarget {
+    Abortable(AbrtId),
+    Time(EvTime),
+}
+
+impl AbortRef {
+    fn abortable(a: AbrtId) -> AbortRef {
+        AbortRef(a.to_usize())
+    }
+
+    fn time(ev: EvTime) -> AbortRef {
+        AbortRef(ev.to_usize() | TIME_TAG)
+    }
+
+    fn target(self) -> AbortTarget {
+        let tok = Token::from_usize(self.0 & !TIME_TAG).expect("made from a token");
+        if self.0 & TIME_TAG != 0 {
+            AbortTarget::Time(tok)
+        } else {
+            AbortTarget::Abortable(tok)
+        }
+    }
 }
 
 struct Abortable {
@@ -161,7 +191,8 @@ pub struct AoEntry {
     rc: Rc,
     /// Users that keep the ao alive (initiator, an abort in progress).
     manip: u32,
-    abortables: SmallVec<[AbrtId; 2]>,
+    /// What aborting this (root) ao runs, newest last.
+    abortables: SmallVec<[AbortRef; 2]>,
     progress_outstanding: u32,
     /// Children killed on this (root) ao's behalf, not yet reaped.
     killed_children: u32,
@@ -303,6 +334,15 @@ impl AoRegistry {
             }
         }
         self.inprogress.get(&key).copied()
+    }
+
+    /// Takes `r` off `root`'s abortables list, if both are still there.
+    fn abort_list_remove(&mut self, root: AoId, r: AbortRef) {
+        if let Some(e) = self.slab.get_mut(root) {
+            if let Some(pos) = e.abortables.iter().rposition(|&x| x == r) {
+                e.abortables.swap_remove(pos);
+            }
+        }
     }
 
     fn work_outstanding(&self, ao: AoId) -> bool {
@@ -606,7 +646,7 @@ impl Egc<'_> {
         }
         let aos = &mut self.st().aos;
         let a = aos.abortables.insert(Abortable { root, action });
-        aos.get_mut(root).abortables.push(a);
+        aos.get_mut(root).abortables.push(AbortRef::abortable(a));
         Ok(a)
     }
 
@@ -614,12 +654,28 @@ impl Egc<'_> {
     pub fn ao_abortable_deregister(&mut self, a: AbrtId) {
         let aos = &mut self.st().aos;
         if let Some(ab) = aos.abortables.remove(a) {
-            if let Some(root) = aos.slab.get_mut(ab.root) {
-                if let Some(pos) = root.abortables.iter().rposition(|&x| x == a) {
-                    root.abortables.swap_remove(pos);
-                }
-            }
+            aos.abort_list_remove(ab.root, AbortRef::abortable(a));
         }
+    }
+
+    /// Aborting `ao` will fire timeout `ev` early (with `ERROR_ABORTED`);
+    /// refused with `ERROR_ABORTED` if it is already aborting.
+    pub(crate) fn ao_abortable_add_time(&mut self, ao: AoId, ev: EvTime) -> Result<(), Rc> {
+        let root = self.aos.root_of(ao);
+        let e = self.st().aos.get_mut(root);
+        if e.aborting {
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: timeout registration refused: already aborting");
+            return Err(ERROR_ABORTED);
+        }
+        e.abortables.push(AbortRef::time(ev));
+        Ok(())
+    }
+
+    /// Undoes `ao_abortable_add_time` (idempotent; `ao` may be gone).
+    pub(crate) fn ao_abortable_remove_time(&mut self, ao: AoId, ev: EvTime) {
+        let aos = &mut self.st().aos;
+        let root = aos.root_of(ao);
+        aos.abort_list_remove(root, AbortRef::time(ev));
     }
 
     /// `libxl_ao_abort`: finds the newest in-progress ao named by `key`.
@@ -640,13 +696,20 @@ impl Egc<'_> {
         }
         loop {
             let aos = &mut self.st().aos;
-            let Some(a) = aos.get_mut(ao).abortables.pop() else { break };
-            let Some(ab) = aos.abortables.remove(a) else { continue };
-            crate::xl_log!(self.ctx, Debug, "ao {ao}: abrt={a}: aborting");
-            match ab.action {
-                AbortAction::Callback(cb) => cb(self, ERROR_ABORTED),
-                AbortAction::Time(ev) => self.ev_time_fire(ev, ERROR_ABORTED, false),
-                AbortAction::CompleteAo(target) => self.ao_complete(target, ERROR_ABORTED),
+            let Some(r) = aos.get_mut(ao).abortables.pop() else { break };
+            match r.target() {
+                AbortTarget::Time(ev) => {
+                    crate::xl_log!(self.ctx, Debug, "ao {ao}: ev_time={ev}: aborting");
+                    self.ev_time_fire(ev, ERROR_ABORTED, false);
+                }
+                AbortTarget::Abortable(a) => {
+                    let Some(ab) = aos.abortables.remove(a) else { continue };
+                    crate::xl_log!(self.ctx, Debug, "ao {ao}: abrt={a}: aborting");
+                    match ab.action {
+                        AbortAction::Callback(cb) => cb(self, ERROR_ABORTED),
+                        AbortAction::CompleteAo(target) => self.ao_complete(target, ERROR_ABORTED),
+                    }
+                }
             }
             self.flush_unlocked();
         }
@@ -817,6 +880,41 @@ mod tests {
         egc.ao_inprogress(ao);
         assert_eq!(egc.ao_abort(AbortKey::event(4)), 0);
         assert_eq!(completion_rc(&mut egc, 4), Some(ERROR_ABORTED));
+    }
+
+    #[test]
+    fn a_timeout_is_on_its_roots_abort_list_exactly_while_registered() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let root = event_ao(&mut egc, 6);
+        let child = egc.nested_ao_create(root);
+        let ev = egc.ev_time_register_rel(child, 60_000, Box::new(|_, _, _| panic!("deregistered"))).unwrap();
+        assert!(egc.aos.get(root).abortables.contains(&AbortRef::time(ev)), "listed on the root");
+        egc.ev_time_deregister(ev);
+        assert!(egc.aos.get(root).abortables.is_empty(), "gone with the registration");
+        let fired = std::sync::Arc::new(AtomicI32::new(0));
+        let f = fired.clone();
+        egc.ev_time_register_rel(child, 60_000, Box::new(move |_, _, rc| f.store(rc, Ordering::SeqCst))).unwrap();
+        egc.ao_inprogress(root);
+        assert_eq!(egc.ao_abort(AbortKey::event(6)), 0);
+        assert_eq!(fired.load(Ordering::SeqCst), ERROR_ABORTED, "aborting the root fired the child's timeout");
+        assert!(egc.aos.get(root).abortables.is_empty());
+        egc.nested_ao_free(child);
+        egc.ao_complete(root, ERROR_ABORTED);
+        assert_eq!(completion_rc(&mut egc, 6), Some(ERROR_ABORTED));
+    }
+
+    #[test]
+    fn a_timeout_on_an_aborting_ao_is_refused() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 8);
+        egc.ao_abortable_register(ao, Box::new(|_, _| {})).unwrap();
+        egc.ao_inprogress(ao);
+        assert_eq!(egc.ao_abort(AbortKey::event(8)), 0);
+        let r = egc.ev_time_register_rel(ao, 10, Box::new(|_, _, _| {}));
+        assert_eq!(r.err(), Some(ERROR_ABORTED));
+        assert!(egc.times.is_empty(), "nothing left registered");
     }
 
     #[test]

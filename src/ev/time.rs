@@ -18,7 +18,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::ao::{AbortAction, AbrtId, AoId};
+use crate::ao::AoId;
 use crate::egc::Egc;
 use crate::rc::{Rc, ERROR_TIMEDOUT};
 use crate::sys;
@@ -26,14 +26,32 @@ use crate::token::{Slab, Token};
 
 pub type EvTime = Token;
 
+/// Absolute deadline for a relative `ms` (negative: none).
+fn rel_deadline(ms: i32) -> Option<u64> {
+    if ms < 0 {
+        None
+    } else {
+        Some(sys::clock::mono_ns() + ms as u64 * 1_000_000)
+    }
+}
+
 /// `(egc, ev, rc)` with rc `ERROR_TIMEDOUT` or `ERROR_ABORTED`.
 pub type TimeCallback = Box<dyn FnOnce(&mut Egc<'_>, EvTime, Rc) + Send>;
+
+/// `(egc, ev, rc, data)`: a callback as a plain function and a word.
+pub type TimeFn = fn(&mut Egc<'_>, EvTime, Rc, u64);
+
+/// What a timeout runs: a closure, or (no allocation) a function and its
+/// data word.
+pub enum TimeHandler {
+    Closure(TimeCallback),
+    Fn(TimeFn, u64),
+}
 
 pub struct TimeEntry {
     /// Monotonic deadline; `None` waits forever (until aborted).
     pub deadline: Option<u64>,
-    cb: Option<TimeCallback>,
-    abrt: Option<AbrtId>,
+    cb: Option<TimeHandler>,
     /// The hook token given to `timeout_register` (hooks only).
     pub nexus: Option<Token>,
     pub owner: AoId,
@@ -95,30 +113,30 @@ impl Egc<'_> {
     /// A timeout `ms` milliseconds from now (negative: never, until the ao
     /// is aborted), owned by `ao`.
     pub fn ev_time_register_rel(&mut self, ao: AoId, ms: i32, cb: TimeCallback) -> Result<EvTime, Rc> {
-        let deadline = if ms < 0 { None } else { Some(sys::clock::mono_ns() + ms as u64 * 1_000_000) };
-        self.ev_time_register(ao, deadline, cb)
+        self.ev_time_register(ao, rel_deadline(ms), TimeHandler::Closure(cb))
+    }
+
+    /// Like `ev_time_register_rel` with a function and a data word.
+    pub fn ev_time_register_rel_fn(&mut self, ao: AoId, ms: i32, f: TimeFn, data: u64) -> Result<EvTime, Rc> {
+        self.ev_time_register(ao, rel_deadline(ms), TimeHandler::Fn(f, data))
     }
 
     /// A timeout at monotonic instant `deadline`, owned by `ao`.
     pub fn ev_time_register_abs(&mut self, ao: AoId, deadline: u64, cb: TimeCallback) -> Result<EvTime, Rc> {
-        self.ev_time_register(ao, Some(deadline), cb)
+        self.ev_time_register(ao, Some(deadline), TimeHandler::Closure(cb))
     }
 
-    fn ev_time_register(&mut self, ao: AoId, deadline: Option<u64>, cb: TimeCallback) -> Result<EvTime, Rc> {
-        let ev = self.st().times.slab.insert(TimeEntry { deadline, cb: Some(cb), abrt: None, nexus: None, owner: ao });
-        let abrt = match self.abortable_register_action(ao, AbortAction::Time(ev)) {
-            Ok(a) => a,
-            Err(rc) => {
-                self.st().times.slab.remove(ev);
-                return Err(rc);
-            }
-        };
-        self.st().times.slab.get_mut(ev).expect("just inserted").abrt = Some(abrt);
+    fn ev_time_register(&mut self, ao: AoId, deadline: Option<u64>, cb: TimeHandler) -> Result<EvTime, Rc> {
+        let ev = self.st().times.slab.insert(TimeEntry { deadline, cb: Some(cb), nexus: None, owner: ao });
+        if let Err(rc) = self.ao_abortable_add_time(ao, ev) {
+            self.st().times.slab.remove(ev);
+            return Err(rc);
+        }
         if let Some(d) = deadline {
             match self.hook_timeout_register(ev, d) {
                 Ok(nexus) => self.st().times.slab.get_mut(ev).expect("just inserted").nexus = nexus,
                 Err(rc) => {
-                    self.ao_abortable_deregister(abrt);
+                    self.ao_abortable_remove_time(ao, ev);
                     self.st().times.slab.remove(ev);
                     crate::xl_log!(self.ctx, Error, "ev_time={ev}: application's timeout_register hook failed (rc={rc})");
                     return Err(rc);
@@ -150,11 +168,9 @@ impl Egc<'_> {
     /// Removes a registration and its abortable and hook mirror; returns
     /// its callback. `fired_by_app`: the application already delivered the
     /// hook timeout, so no `timeout_modify` is needed.
-    fn time_remove(&mut self, ev: EvTime, fired_by_app: bool) -> Option<TimeCallback> {
+    fn time_remove(&mut self, ev: EvTime, fired_by_app: bool) -> Option<TimeHandler> {
         let mut e = self.st().times.slab.remove(ev)?;
-        if let Some(a) = e.abrt.take() {
-            self.ao_abortable_deregister(a);
-        }
+        self.ao_abortable_remove_time(e.owner, ev);
         if let Some(nexus) = e.nexus.take() {
             self.hook_timeout_release_ev(nexus, fired_by_app);
         }
@@ -166,7 +182,10 @@ impl Egc<'_> {
     pub(crate) fn ev_time_fire(&mut self, ev: EvTime, rc: Rc, fired_by_app: bool) {
         if let Some(cb) = self.time_remove(ev, fired_by_app) {
             crate::xl_log!(self.ctx, Debug, "ev_time={ev} occurs rc={}", crate::rc::name(rc));
-            cb(self, ev, rc);
+            match cb {
+                TimeHandler::Closure(f) => f(self, ev, rc),
+                TimeHandler::Fn(f, data) => f(self, ev, rc, data),
+            }
         }
     }
 

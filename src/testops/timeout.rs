@@ -4,15 +4,19 @@
 
 use crate::ao::AoHow;
 use crate::egc::Egc;
+use crate::ev::time::EvTime;
 use crate::rc::{Rc, ERROR_TIMEDOUT};
+use crate::token::Token;
 
 pub fn test_timeout(egc: &mut Egc<'_>, ms: i32, how: AoHow) -> Rc {
     egc.ao_run(how, 0, |egc, ao| {
-        egc.ev_time_register_rel(
-            ao,
-            ms,
-            Box::new(move |egc, _ev, rc| egc.ao_complete(ao, if rc == ERROR_TIMEDOUT { 0 } else { rc })),
-        )?;
+        egc.ev_time_register_rel_fn(ao, ms, done, ao.to_usize() as u64)?;
         Ok(())
     })
+}
+
+/// The timeout fired (0) or was cut short by an abort.
+fn done(egc: &mut Egc<'_>, _ev: EvTime, rc: Rc, ao: u64) {
+    let ao = Token::from_usize(ao as usize).expect("registered with an ao token");
+    egc.ao_complete(ao, if rc == ERROR_TIMEDOUT { 0 } else { rc });
 }
