@@ -28,8 +28,10 @@
 //!   completes, so no source outlives its operation; a child process still
 //!   running then is killed (SIGKILL) and reaped before completion is
 //!   reported.
-//! * Aborting runs every abortable's callback with `ERROR_ABORTED`;
-//!   registering an abortable on an aborting ao fails with `ERROR_ABORTED`.
+//! * Aborting runs every abortable's callback with `ERROR_ABORTED`, newest
+//!   first (a root's abort list holds its abortables and its timeouts,
+//!   which fire early); registering an abortable or a timeout on an
+//!   aborting ao fails with `ERROR_ABORTED`.
 //! * Nested aos share their root's abort state and must all be freed before
 //!   the root completes.
 #![forbid(unsafe_code)]

@@ -4,7 +4,9 @@
 //! * Every timeout belongs to an ao and is abortable: aborting the ao runs
 //!   the callback with `ERROR_ABORTED`; reaching the deadline runs it with
 //!   `ERROR_TIMEDOUT`. Either way the timeout is deregistered *before* its
-//!   callback runs, and the callback runs at most once.
+//!   callback runs, and the callback runs at most once. A timeout is on its
+//!   root ao's abort list exactly while it is registered (it needs no
+//!   abortable registration of its own).
 //! * Deadlines are monotonic nanoseconds, kept in a min-heap with lazy
 //!   deletion: a heap entry whose token is no longer live is skipped, so
 //!   deregistration is O(1) and finding the earliest is amortised O(log n).
