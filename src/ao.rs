@@ -205,12 +205,9 @@ pub struct AoEntry {
 pub struct AoRegistry {
     slab: Slab<AoEntry>,
     /// Abort key -> the newest in-progress ao with it (older ones chain
-    /// through `key_older`): O(1) `libxl_ao_abort`. Only while
-    /// `index_live`.
+    /// through `key_older`): O(1) `libxl_ao_abort`. Built by the first
+    /// lookup; empty again (dropped) once no ao is in progress.
     inprogress: FastMap<AbortKey, AoId>,
-    /// The index maps exist (built by an abort, dropped when no ao is in
-    /// progress).
-    index_live: bool,
     /// The next creation number (wraps; compared as ages).
     next_seq: u32,
     /// ao -> the next older in-progress ao with the same abort key (rare).
@@ -261,7 +258,7 @@ impl AoRegistry {
         e.indexed = true;
         e.seq = seq;
         self.inprogress_count += 1;
-        if self.index_live {
+        if self.index_live() {
             self.map_insert(key, ao);
         }
     }
@@ -280,11 +277,7 @@ impl AoRegistry {
         }
         let key = e.key;
         self.inprogress_count -= 1;
-        if !self.index_live {
-            return;
-        }
-        if self.inprogress_count == 0 {
-            self.index_drop();
+        if !self.index_live() {
             return;
         }
         let older = self.key_older.remove(&ao);
@@ -310,16 +303,16 @@ impl AoRegistry {
         }
     }
 
-    fn index_drop(&mut self) {
-        self.inprogress.clear();
-        self.key_older.clear();
-        self.index_live = false;
+    /// The index exists: every ao in progress is in it, so it is empty
+    /// exactly when it was never built or no ao is in progress any more.
+    fn index_live(&self) -> bool {
+        !self.inprogress.is_empty()
     }
 
     /// The newest in-progress ao with `key`, building the index first if
     /// this is the first lookup since it was last dropped.
     fn find(&mut self, key: AbortKey) -> Option<AoId> {
-        if !self.index_live {
+        if !self.index_live() && self.inprogress_count > 0 {
             let now = self.next_seq;
             let mut live: Vec<(u32, AbortKey, AoId)> = self
                 .slab
@@ -329,7 +322,6 @@ impl AoRegistry {
                 .collect();
             // Oldest (largest age) first, so the newest ends up in front.
             live.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-            self.index_live = true;
             self.inprogress.reserve(live.len());
             for (_, k, ao) in live {
                 self.map_insert(k, ao);
@@ -356,7 +348,8 @@ impl AoRegistry {
     /// in progress.
     pub fn discard_all(&mut self) -> usize {
         let n = self.inprogress_count();
-        self.index_drop();
+        self.inprogress.clear();
+        self.key_older.clear();
         self.nested_root.clear();
         self.nested_progeny.clear();
         self.inprogress_count = 0;
@@ -631,21 +624,24 @@ impl Egc<'_> {
             self.ao_own(ao, Owned::Abortable(a));
             return Ok(());
         }
-        let e = self.st().aos.get_mut(ao);
-        if e.aborting {
-            crate::xl_log!(self.ctx, Debug, "ao {ao}: abortable registration refused: already aborting");
-            return Err(ERROR_ABORTED);
-        }
-        e.completes_on_abort = true;
+        self.abort_list_root(ao, "abortable")?;
+        self.st().aos.get_mut(ao).completes_on_abort = true;
         Ok(())
     }
 
-    pub(crate) fn abortable_register_action(&mut self, ao: AoId, action: AbortAction) -> Result<AbrtId, Rc> {
+    /// The root whose abort list a new abortable or timeout of `ao` joins,
+    /// or `ERROR_ABORTED` (logged) if that root is already aborting.
+    fn abort_list_root(&self, ao: AoId, what: &str) -> Result<AoId, Rc> {
         let root = self.aos.root_of(ao);
         if self.aos.get(root).aborting {
-            crate::xl_log!(self.ctx, Debug, "ao {ao}: abortable registration refused: already aborting");
+            crate::xl_log!(self.ctx, Debug, "ao {ao}: {what} registration refused: already aborting");
             return Err(ERROR_ABORTED);
         }
+        Ok(root)
+    }
+
+    fn abortable_register_action(&mut self, ao: AoId, action: AbortAction) -> Result<AbrtId, Rc> {
+        let root = self.abort_list_root(ao, "abortable")?;
         let aos = &mut self.st().aos;
         let a = aos.abortables.insert(Abortable { root, action });
         aos.get_mut(root).abortables.push(AbortRef::abortable(a));
@@ -663,13 +659,8 @@ impl Egc<'_> {
     /// Aborting `ao` will fire timeout `ev` early (with `ERROR_ABORTED`);
     /// refused with `ERROR_ABORTED` if it is already aborting.
     pub(crate) fn ao_abortable_add_time(&mut self, ao: AoId, ev: EvTime) -> Result<(), Rc> {
-        let root = self.aos.root_of(ao);
-        let e = self.st().aos.get_mut(root);
-        if e.aborting {
-            crate::xl_log!(self.ctx, Debug, "ao {ao}: timeout registration refused: already aborting");
-            return Err(ERROR_ABORTED);
-        }
-        e.abortables.push(AbortRef::time(ev));
+        let root = self.abort_list_root(ao, "timeout")?;
+        self.st().aos.get_mut(root).abortables.push(AbortRef::time(ev));
         Ok(())
     }
 
@@ -950,9 +941,9 @@ mod tests {
         let c = abortable_ao(&mut egc, 9);
         let other = abortable_ao(&mut egc, 7);
         egc.ao_complete(c, 0); // the newest is no longer in progress
-        assert!(!egc.aos.index_live, "no abort yet: no index");
+        assert!(!egc.aos.index_live(), "no abort yet: no index");
         assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
-        assert!(egc.aos.index_live);
+        assert!(egc.aos.index_live());
         assert!(egc.ao_exists(a) && !egc.ao_exists(b), "b was the newest in progress");
         // With the index live, a new ao is found first, then the older one.
         let d = abortable_ao(&mut egc, 9);
@@ -970,7 +961,7 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         abortable_ao(&mut egc, 3);
         assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
-        assert!(!egc.aos.index_live, "the last ao in progress went: index dropped");
+        assert!(!egc.aos.index_live(), "the last ao in progress went: index dropped");
         let old = abortable_ao(&mut egc, 3);
         let new = abortable_ao(&mut egc, 3);
         assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
