@@ -28,6 +28,9 @@ pub struct State {
     pub aos: ao::AoRegistry,
     pub events: event::EventState,
     pub pollers: poller::Pollers,
+    /// The kernel interest set the library's own pollers sleep on once
+    /// many fds are registered (see `poller::interest`).
+    pub interest: Option<poller::interest::Interest>,
     pub hooks: osevent_hooks::HookState,
     pub children: ev::child::ChildState,
 }
@@ -44,6 +47,10 @@ pub struct Ctx {
     pub(crate) entered: AtomicUsize,
     /// How the library's own pollers sleep (`sys::backend`).
     pub(crate) backend: crate::sys::Backend,
+    /// Test aid (`LIBXL_TEST_AUDIT=fail`): a registered fd found closed
+    /// (by the idle audit or any other fd check) aborts the program, so
+    /// that no test passes because a check rescued a sleeper.
+    pub(crate) audit_fail: bool,
 }
 
 static NEXT_CTX_ID: AtomicUsize = AtomicUsize::new(1);
@@ -61,6 +68,7 @@ impl Ctx {
             no_baton,
             entered: AtomicUsize::new(0),
             backend: crate::sys::backend(),
+            audit_fail: std::env::var_os("LIBXL_TEST_AUDIT").is_some_and(|v| v == "fail"),
         };
         if no_baton {
             crate::xl_log!(&ctx, Warn, "LIBXL_TEST_NO_BATON=1: baton passing disabled (test aid; hangs are expected)");

@@ -204,7 +204,7 @@ impl Model for BatonModel {
             A::Add(_) | A::AppAdd => add(&mut s),
             A::Sleep(i) => {
                 let Th::InLib(Some(p)) = s.threads[i] else { unreachable!() };
-                s.pollers.set_made(p);
+                s.pollers.set_made(p, false);
                 s.threads[i] = Th::Asleep(p, s.version);
             }
             A::Wake(i) => {
@@ -220,7 +220,7 @@ impl Model for BatonModel {
                 self.leave(&mut s);
             }
             A::AppBeforepollAndSleep => {
-                s.pollers.set_made(app);
+                s.pollers.set_made(app, false);
                 s.pollers.app_armed = true;
                 s.app = App::Asleep(s.version);
                 self.leave(&mut s); // beforepoll's egc passes the baton too

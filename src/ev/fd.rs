@@ -141,6 +141,16 @@ impl FdRegistry {
         self.by_fd.get(fd)
     }
 
+    /// How many fds have registrations.
+    pub fn distinct_fds(&self) -> usize {
+        self.by_fd.len()
+    }
+
+    /// Every registered fd with the union of its registrations' events.
+    pub fn fd_unions(&self) -> impl Iterator<Item = (i32, i16)> + '_ {
+        self.by_fd.fds().map(|fd| (fd, self.union_events(fd)))
+    }
+
     /// The union of the events the registrations of `fd` ask for.
     pub fn union_events(&self, fd: i32) -> i16 {
         self.by_fd.get(fd).map_or(0, |r| {
@@ -189,12 +199,12 @@ impl Egc<'_> {
             self.ao_own(ao, crate::ao::Owned::Fd(ev));
         }
         let st = self.st();
+        let old = st.fds.union_events(fd);
         if events != 0 {
             st.fds.dense_add(ev, fd, events);
         }
         st.fds.by_fd.add(fd, ev);
-        st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
-        st.pollers.note_osevent_added();
+        self.fd_interest(fd, old, old | events);
         Ok(ev)
     }
 
@@ -208,6 +218,7 @@ impl Egc<'_> {
         let (fd, old) = (e.fd, e.events);
         self.hook_fd_modify(ev, fd, events)?;
         let reg = &mut self.st().fds;
+        let old_union = reg.union_events(fd);
         let e = reg.slab.get_mut(ev).expect("still registered");
         e.events = events;
         let idx = e.dense;
@@ -221,11 +232,8 @@ impl Egc<'_> {
             (true, false) => {}
         }
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
-        let st = self.st();
-        st.pollers.note_fd_changed(fd, st.fds.by_fd.len(), false);
-        if events & !old != 0 {
-            st.pollers.note_osevent_added();
-        }
+        let new_union = self.fds.union_events(fd);
+        self.fd_interest(fd, old_union, new_union);
         Ok(())
     }
 
@@ -240,8 +248,91 @@ impl Egc<'_> {
         if e.dense != NOT_DENSE {
             st.fds.dense_remove(e.dense);
         }
-        let last = st.fds.by_fd.remove(e.fd, ev);
-        st.pollers.note_fd_changed(e.fd, st.fds.by_fd.len(), last);
+        st.fds.by_fd.remove(e.fd, ev);
+        let new_union = st.fds.union_events(e.fd);
+        self.fd_interest(e.fd, new_union | e.events, new_union);
+    }
+
+    /// `fd`'s union of events went from `old` to `new`: tells the sleepers
+    /// (a widening makes poll sets stale) and the kernel interest set, if
+    /// there is one, at once, while the fd is open. Drops that set when so
+    /// few fds remain that poll sets are cheaper (a sleeper makes it again
+    /// when it wants it: `eventloop_iteration`).
+    fn fd_interest(&mut self, fd: i32, old: i16, new: i16) {
+        let backend = self.ctx.backend;
+        let st = self.st();
+        if new & !old != 0 {
+            st.pollers.note_fd_added();
+        }
+        let nfds = st.fds.by_fd.len();
+        let want = backend.wants_interest(nfds, st.interest.is_some());
+        match (want, st.interest.as_mut()) {
+            (true, Some(interest)) => {
+                let changed = interest.change(fd, old, new);
+                if changed.sleep_set {
+                    st.pollers.note_ep_sleep_changed();
+                }
+                self.interest_found(changed.finding.into_iter().collect());
+            }
+            (true, None) | (false, None) => {}
+            (false, Some(_)) => {
+                st.interest = None;
+                st.pollers.note_ep_sleep_changed();
+                crate::xl_log!(self.ctx, Debug, "poller: {nfds} fds registered: back to poll sets");
+            }
+        }
+    }
+
+    /// Makes the kernel interest set anew from the registry (when a sleeper
+    /// first wants it, or after a finding: a closed file may have left an
+    /// entry we cannot name). Sleepers on the old one are stale. Failing
+    /// (out of fds), sleepers use poll sets and the next one tries again.
+    pub(crate) fn interest_rebuild(&mut self) {
+        let st = self.st();
+        let closed_before = st.interest.as_mut().map(|i| i.take_closed()).unwrap_or_default();
+        match crate::poller::interest::Interest::build(st.fds.fd_unions()) {
+            Ok((mut interest, found)) => {
+                interest.requeue_closed(closed_before);
+                st.interest = Some(interest);
+                st.pollers.note_ep_sleep_changed();
+                crate::xl_log!(self.ctx, Debug, "poller: epoll set made for {} fds", self.fds.by_fd.len());
+                for f in found {
+                    self.interest_finding(f);
+                }
+            }
+            Err(e) => {
+                st.interest = None;
+                st.pollers.note_ep_sleep_changed();
+                crate::xl_log_errno!(self.ctx, Warn, e.raw_os_error().unwrap_or(0),
+                    "cannot make an epoll set for the pollers; using poll sets");
+            }
+        }
+    }
+
+    /// Findings of a change or of the idle audit: each is logged, and the
+    /// kernel interest set is made anew once (a closed file kept alive by
+    /// a dup may have left an entry we can no longer name, which would
+    /// wake sleepers for nothing).
+    pub(crate) fn interest_found(&mut self, found: Vec<crate::poller::interest::Finding>) {
+        if found.is_empty() {
+            return;
+        }
+        for f in found {
+            self.interest_finding(f);
+        }
+        self.interest_rebuild();
+    }
+
+    /// A registered fd was found closed while registered (the application
+    /// broke libxl's rule that a registered fd stays open until it is
+    /// deregistered). Logged at WARN naming the fd; fatal under
+    /// `LIBXL_TEST_AUDIT=fail`, so that no test passes because a check
+    /// rescued a sleeper.
+    pub(crate) fn interest_finding(&mut self, f: crate::poller::interest::Finding) {
+        crate::xl_log!(self.ctx, Warn, "fd {}: registered fd {}", f.fd, f.what);
+        if self.ctx.audit_fail {
+            self.ctx.fatal(&format!("LIBXL_TEST_AUDIT=fail: fd {} {} (found by the fd checks)", f.fd, f.what));
+        }
     }
 
     pub fn ev_fd_isregistered(&self, ev: EvFd) -> bool {
@@ -259,24 +350,53 @@ impl Egc<'_> {
     /// Stale tokens and mismatched fds are ignored. Returns whether the
     /// callback ran.
     pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) -> bool {
-        let Some(e) = self.fds.slab.get(ev) else {
-            crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: stale (no longer registered), ignored");
-            return false;
-        };
-        if e.fd != fd || e.cb.is_none() {
-            crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: not this registration's fd ({}), ignored", e.fd);
-            return false;
-        }
-        let events = e.events;
+        let Some(events) = self.fd_dispatchable(ev, fd) else { return false };
         let revents = sys::poll::recheck(fd, events);
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} occurs fd={fd} events={events:#x} revents_hint={revents_hint:#x} revents_now={revents:#x}");
         if revents == 0 {
             return false;
         }
         if revents & sys::POLLNVAL != 0 {
+            self.interest_finding(crate::poller::interest::Finding { fd, what: "is not open (POLLNVAL): closed while registered" });
+        }
+        self.fd_run(ev, fd, events, revents)
+    }
+
+    /// The kernel said `fd`'s file is gone (an fd check's finding: the
+    /// application closed it while registered). Each registration of it
+    /// that asks for events is told `POLLNVAL`, without a re-check: the
+    /// number may name another file by now (even one of the library's).
+    pub(crate) fn fd_closed(&mut self, fd: i32) {
+        let Some(regs) = self.fds.regs_for(fd) else { return };
+        for &ev in regs.iter() {
+            if let Some(events) = self.fd_dispatchable(ev, fd) {
+                self.fd_run(ev, fd, events, sys::POLLNVAL);
+            }
+        }
+    }
+
+    /// The events of `ev` if it may be dispatched for `fd` now: live, for
+    /// this fd, not running, asking for something (a registration parked
+    /// after `POLLNVAL`, or modified to 0, is told nothing more).
+    fn fd_dispatchable(&self, ev: EvFd, fd: i32) -> Option<i16> {
+        let Some(e) = self.fds.slab.get(ev) else {
+            crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: stale (no longer registered), ignored");
+            return None;
+        };
+        if e.fd != fd || e.cb.is_none() {
+            crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: not this registration's fd ({}), ignored", e.fd);
+            return None;
+        }
+        (e.events != 0).then_some(e.events)
+    }
+
+    /// Runs `ev`'s callback with `revents`; after `POLLNVAL`, parks the
+    /// registration (events 0) if it is still there.
+    fn fd_run(&mut self, ev: EvFd, fd: i32, events: i16, revents: i16) -> bool {
+        if revents & sys::POLLNVAL != 0 {
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
         }
-        let mut cb = self.st().fds.slab.get_mut(ev).and_then(|e| e.cb.take()).expect("checked above");
+        let mut cb = self.st().fds.slab.get_mut(ev).and_then(|e| e.cb.take()).expect("checked by fd_dispatchable");
         match &mut cb {
             FdHandler::Closure(f) => f(self, ev, fd, events, revents),
             FdHandler::Fn(f, data) => f(self, ev, fd, events, revents, *data),
@@ -414,21 +534,29 @@ mod tests {
         }
     }
 
-    /// An fd number that is never open (above any fd limit we run with).
-    const NEVER_OPEN: i32 = 1 << 29;
-
+    /// The application closes a registered fd (misuse): the re-check
+    /// before dispatch sees POLLNVAL; the callback is told once and the
+    /// registration is parked, on either backend.
     #[test]
-    fn a_closed_fd_is_reported_once_and_then_no_longer_polled() {
-        let ctx = testutil::ctx();
-        let n = Arc::new(AtomicUsize::new(0));
-        let mut egc = Egc::new(&ctx, "test");
-        let ev = egc.ev_fd_register(None, NEVER_OPEN, POLLIN, counting(&n)).unwrap();
-        assert_eq!(egc.fds.set_len(), 1);
-        egc.fd_occurs(ev, NEVER_OPEN, crate::sys::POLLNVAL);
-        assert_eq!(n.load(Ordering::SeqCst), 1, "the callback sees POLLNVAL once");
-        assert!(egc.ev_fd_isregistered(ev), "still registered: only the owner may deregister it");
-        assert_eq!(egc.fds.get(ev).unwrap().events, 0, "parked");
-        assert_eq!(egc.fds.set_len(), 0, "no longer in any poll set, so it cannot spin");
+    fn a_fd_closed_while_registered_is_reported_once_and_then_no_longer_polled() {
+        for backend in [crate::sys::Backend::Poll, crate::sys::Backend::Epoll] {
+            let ctx = testutil::ctx_misuse(backend);
+            let n = Arc::new(AtomicUsize::new(0));
+            let (r, w) = testutil::pipe_out_of_the_way();
+            let fd = r.as_raw_fd();
+            let mut egc = Egc::new(&ctx, "test");
+            let ev = egc.ev_fd_register(None, fd, POLLIN, counting(&n)).unwrap();
+            assert_eq!(egc.fds.set_len(), 1);
+            drop((r, w));
+            egc.fd_occurs(ev, fd, crate::sys::POLLIN);
+            assert_eq!(n.load(Ordering::SeqCst), 1, "{backend:?}: the callback sees POLLNVAL once");
+            assert!(egc.ev_fd_isregistered(ev), "still registered: only the owner may deregister it");
+            assert_eq!(egc.fds.get(ev).unwrap().events, 0, "parked");
+            assert_eq!(egc.fds.set_len(), 0, "no longer in any poll set, so it cannot spin");
+            egc.fd_occurs(ev, fd, crate::sys::POLLNVAL);
+            assert_eq!(n.load(Ordering::SeqCst), 1, "{backend:?}: once");
+            egc.ev_fd_deregister(ev);
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   re-check of one fd, and a check that an fd number is open;
 //! * [`clock`]: the monotonic clock our deadlines use, the wall clock the
 //!   application speaks (`struct timeval`), and conversion between them;
-//! * [`epoll`]: the instance each of the library's own pollers sleeps on;
+//! * [`epoll`]: the ctx's instance the library's own pollers sleep on once
+//!   many fds are registered;
 //! * [`process`]: starting a child (fork or the application's
 //!   `fork_replacement`, a start handshake, then exec or an
 //!   async-signal-safe closure), `waitpid` without blocking, `kill`;
@@ -27,7 +28,7 @@
 //!
 //! The sleep backend of the library's own pollers is chosen in one place,
 //! [`backend`]: by default `Auto` (plain `poll(2)` while few fds are
-//! registered, epoll beyond [`EPOLL_MIN_FDS`]); `LIBXL_POLL_BACKEND=poll`
+//! registered, the ctx's epoll instance from [`EPOLL_MIN_FDS`] on); `LIBXL_POLL_BACKEND=poll`
 //! or `=epoll` forces one path (a test aid, so both stay tested). The
 //! application poller (`libxl_osevent_beforepoll`) always hands out a
 //! `pollfd` array.
@@ -83,15 +84,20 @@ impl IsMinusOne for isize {
 /// How the library's own pollers sleep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// poll(2) up to `EPOLL_MIN_FDS` registered fds, epoll beyond.
+    /// poll(2) sets below `EPOLL_MIN_FDS` registered fds, the epoll
+    /// instance from there on.
     Auto,
     Epoll,
     Poll,
 }
 
-/// Below this many registered fds a fresh `poll` set is cheaper than
-/// keeping an epoll instance in step (two `epoll_ctl` calls per
-/// short-lived registration cost more than scanning a few fds).
+/// From this many registered fds on, the library's own pollers sleep on
+/// the ctx's epoll instance (made when a sleeper first wants it); below it
+/// a fresh `poll` set is cheaper than keeping an instance in step (two
+/// `epoll_ctl` calls per short-lived registration cost more than scanning
+/// a few fds). Once made, the instance is dropped only when fewer than half
+/// as many remain, so a count that hovers at the threshold does not
+/// rebuild it every time.
 pub const EPOLL_MIN_FDS: usize = 32;
 
 /// The backend for a new ctx (see the module comment).
@@ -104,9 +110,11 @@ pub fn backend() -> Backend {
 }
 
 impl Backend {
-    /// Whether a poller should sleep on epoll with `nfds` fds registered.
-    pub fn use_epoll(self, nfds: usize) -> bool {
+    /// Whether the ctx should have an epoll instance with `nfds` fds
+    /// registered (`have`: it has one now).
+    pub fn wants_interest(self, nfds: usize, have: bool) -> bool {
         match self {
+            Backend::Auto if have => nfds >= EPOLL_MIN_FDS / 2,
             Backend::Auto => nfds >= EPOLL_MIN_FDS,
             Backend::Epoll => true,
             Backend::Poll => false,

@@ -42,6 +42,27 @@ pub fn fd_is_open(fd: i32) -> bool {
     r != -1
 }
 
+/// Test aid: a close-on-exec dup of `fd` at a number no other test of
+/// this process will be handed (well above the lowest free numbers the
+/// kernel gives out), so that a test may close it while registered
+/// without another thread reusing the number meanwhile.
+#[cfg(test)]
+pub fn dup_out_of_the_way(fd: std::os::fd::BorrowedFd<'_>) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static NEXT: AtomicI32 = AtomicI32::new(0);
+    let mut lim = libc::rlimit { rlim_cur: 1024, rlim_max: 1024 };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let min = (lim.rlim_cur.min(1 << 20) / 2) as i32 + NEXT.fetch_add(1, Ordering::Relaxed) % 256;
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`'s number; the result is a
+    // new fd that nobody else owns, which we take at once.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    assert!(r >= 0, "F_DUPFD_CLOEXEC: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(r) }
+}
+
 /// Calls `f` with the index of every entry of `fds` with non-zero
 /// `revents`, in order. Each entry is read as one 64-bit word, 32 entries
 /// at a time, OR-ed together first, so a large set with few results costs
