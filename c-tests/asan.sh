@@ -56,7 +56,7 @@ done
 # RLIMIT_AS cannot be combined with ASan's shadow memory.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-XL_TEST_NO_RLIMIT_AS=1 \
+XL_TEST_NO_RLIMIT_AS=1 XL_TEST_SLOW=1 \
     sh c-tests/run.sh "$b" > "$b/results.out" || status=$?
 sed 's/^\(PASS\|FAIL\) /\1 asan:/' "$b/results.out"
 exit ${status:-0}

@@ -215,6 +215,26 @@ static __attribute__((unused)) double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Liveness is promptness: a wakeup a test waits for must come within
+ * prompt_ms() of what caused it - far below the library's 1 s idle audit
+ * (src/poller/sleep.rs), so a sleeper rescued only by a periodic re-check
+ * fails the test instead of passing late.  Under valgrind and the
+ * sanitizers (XL_TEST_SLOW) everything runs several times slower: the
+ * bound grows, and stays below the audit period. */
+static __attribute__((unused)) double prompt_ms(void)
+{
+    return getenv("XL_TEST_SLOW") ? 600.0 : 100.0;
+}
+
+/* Fails the case if more than prompt_ms() passed since t0 (now_ms()). */
+#define CHECK_PROMPT(t0, what) do {                                       \
+        double dt_ = now_ms() - (t0);                                     \
+        if (dt_ > prompt_ms())                                            \
+            case_fail("%s:%d: %s took %.0f ms after its cause "           \
+                      "(> %.0f ms: not prompt)", __FILE__, __LINE__,      \
+                      (what), dt_, prompt_ms());                          \
+    } while (0)
+
 static __attribute__((unused)) struct timeval tv_now(void)
 {
     struct timeval tv;

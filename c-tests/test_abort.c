@@ -31,14 +31,18 @@
 /*---------- helpers ----------*/
 
 /* Waits (application loop, up to 5 s) for the completion of for_user. */
+/* Its cause (a write, an abort) has just happened: the completion must
+ * come, promptly. */
 static void expect_completion(libxl_ctx *ctx, apploop *L, uint64_t fu, int want_rc)
 {
     libxl_event *ev = NULL;
+    double t0 = now_ms();
     int rc = app_wait_event(ctx, L, &ev, OPCOMPLETE_MASK, pred_for_user, &fu, 5000);
     if (rc) {
         case_fail("no completion for for_user %llu (rc %d)", (unsigned long long)fu, rc);
         return;
     }
+    CHECK_PROMPT(t0, "the completion through the application's loop");
     check_complete(ctx, ev, fu, want_rc);
 }
 
@@ -196,6 +200,7 @@ typedef struct {
     libxl_ctx *ctx;
     int rc;
     int tries;
+    double aborted_at; /* read after the join */
 } aborter_arg;
 
 static void *aborter_thread(void *v)
@@ -204,6 +209,7 @@ static void *aborter_thread(void *v)
     usleep(100 * 1000);
     /* Retry briefly in case the main thread has not entered libxl yet. */
     for (a->tries = 1; ; a->tries++) {
+        a->aborted_at = now_ms();
         a->rc = libxl_ao_abort(a->ctx, NULL);
         if (a->rc != ERROR_NOTFOUND || a->tries >= 150) break;
         usleep(20 * 1000);
@@ -216,13 +222,14 @@ static void case_abort_sync(xentoollog_logger *lg)
     libxl_ctx *ctx = app_case("abort_sync_op_from_other_thread", lg);
     int p[2];
     test_pipe(p);
-    aborter_arg aa = { ctx, 12345, 0 };
+    aborter_arg aa = { ctx, 12345, 0, 0 };
     pthread_t th;
     double t0 = now_ms();
     if (pthread_create(&th, NULL, aborter_thread, &aa)) { perror("pthread_create"); exit(1); }
     int rc = libxl_test_fdevent(ctx, p[0], POLLIN, NULL); /* never ready */
     double dt = now_ms() - t0;
     pthread_join(th, NULL);
+    CHECK_PROMPT(aa.aborted_at, "the synchronous op's return after another thread aborted it");
     CHECK_RC(rc, ERROR_ABORTED);
     CHECK_RC(aa.rc, 0);
     if (dt < 90) case_fail("synchronous op returned after %.1f ms, before the abort (~100 ms)", dt);

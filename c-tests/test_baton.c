@@ -19,10 +19,15 @@
  *     event_wait, for_event with beforepoll/poll/afterpoll), fds made ready
  *     by a fifth thread: no hang, every completion exactly once, nothing
  *     left registered.
+ * Promptness: each delivery must come within prompt_ms() (100 ms) of
+ * what caused it, far below the library's 1 s idle audit, so a sleeper
+ * rescued by a periodic re-check fails instead of passing late.
  * Negative control: the program re-runs itself with LIBXL_TEST_NO_BATON=1
- * for a, b and d, and those runs must report the hang (they exit 1 with
- * "FAIL <case>: hang"); if they pass, the tests cannot detect a missing
- * baton and the negative_control case fails.
+ * for a (on poll sets), b and d, and those runs must report the hang
+ * (they exit 1 with "FAIL <case>: hang"); if they pass, the tests cannot
+ * detect a missing baton and the negative_control case fails. Case a on
+ * the epoll instance must pass without the baton: there a new fd reaches
+ * the sleeper through the kernel.
  * Success: every case prints PASS. Failure: a FAIL line naming the case.
  */
 #include "harness.h"
@@ -127,11 +132,13 @@ static void case_seed(libxl_ctx *ctx)
     libxl_asyncop_how how = { .callback = NULL, .u.for_event = 0xa };
     deadline_arm("a_seed_sync_sleeper_sees_new_fd", 2000);
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
+    double t0 = now_ms();
     pipe_poke(p[1]);
     libxl_event *ev = NULL;
     while (libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, has_user, (void *)0xa) == ERROR_NOT_READY)
         usleep(1000);
     deadline_disarm();
+    CHECK_PROMPT(t0, "delivery by the sleeper A after the new fd became ready");
     CHECK(!is_done(&A)); /* delivered by A's loop while A is still blocked */
     CHECK_RC(ev->u.operation_complete.rc, 0);
     libxl_event_free(ctx, ev);
@@ -141,16 +148,30 @@ static void case_seed(libxl_ctx *ctx)
 }
 
 /* b */
-struct starter { libxl_ctx *ctx; int fd; uint64_t user; int delay_ms; };
+struct starter { libxl_ctx *ctx; int fd; uint64_t user; int delay_ms; double started; };
+static pthread_mutex_t started_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void *start_op_later(void *arg)
 {
     struct starter *s = arg;
     usleep(s->delay_ms * 1000);
     libxl_asyncop_how how = { .callback = NULL, .u.for_event = s->user };
+    double t = now_ms();
     if (libxl_test_fdevent(s->ctx, s->fd, POLLIN, &how))
         printf("FAIL: starting op %llu failed\n", (unsigned long long)s->user);
+    pthread_mutex_lock(&started_mu);
+    s->started = t;
+    pthread_mutex_unlock(&started_mu);
     return NULL;
+}
+
+/* When the starter began its op (0 if not yet). */
+static double started_at(struct starter *s)
+{
+    pthread_mutex_lock(&started_mu);
+    double t = s->started;
+    pthread_mutex_unlock(&started_mu);
+    return t;
 }
 
 static void case_app_poller(libxl_ctx *ctx)
@@ -159,7 +180,7 @@ static void case_app_poller(libxl_ctx *ctx)
     int p[2];
     test_pipe(p);
     pipe_poke(p[1]); /* ready as soon as anyone watches it */
-    struct starter st = { ctx, p[0], 0xb, 100 };
+    struct starter st = { ctx, p[0], 0xb, 100, 0 };
     pthread_t t;
     pthread_create(&t, NULL, start_op_later, &st);
     deadline_arm("b_app_poller_woken_for_new_fd", 2500);
@@ -169,6 +190,8 @@ static void case_app_poller(libxl_ctx *ctx)
         int nfds = 16, timeout = -1;
         CHECK_RC(libxl_osevent_beforepoll(ctx, &nfds, fds, &timeout, tv_now()), 0);
         int r = poll(fds, nfds, 2000);
+        if (r > 0 && started_at(&st) > 0)
+            CHECK_PROMPT(started_at(&st), "the application's poll() waking after the op began");
         if (r == 0) {
             if (only_mode) {
                 printf("FAIL b_app_poller_woken_for_new_fd: hang: poll() slept 2 s on a stale set\n");
@@ -201,13 +224,15 @@ static void case_event_wait(libxl_ctx *ctx)
     int p[2];
     test_pipe(p);
     pipe_poke(p[1]);
-    struct starter st = { ctx, p[0], 0xc, 100 };
+    struct starter st = { ctx, p[0], 0xc, 100, 0 };
     pthread_t t;
     pthread_create(&t, NULL, start_op_later, &st);
     deadline_arm("c_event_wait_woken_by_other_threads_op", 2000);
     libxl_event *ev = NULL;
     CHECK_RC(libxl_event_wait(ctx, &ev, LIBXL_EVENTMASK_ALL, has_user, (void *)0xc), 0);
     deadline_disarm();
+    CHECK(started_at(&st) > 0);
+    CHECK_PROMPT(started_at(&st), "libxl_event_wait returning after the op on a ready fd began");
     if (ev) libxl_event_free(ctx, ev);
     pthread_join(t, NULL);
     close(p[0]); close(p[1]);
@@ -215,13 +240,19 @@ static void case_event_wait(libxl_ctx *ctx)
 }
 
 /* d */
+static double timer_started;
+
 static void *start_timer_later(void *arg)
 {
     libxl_ctx *ctx = arg;
     usleep(100 * 1000);
     libxl_asyncop_how how = { .callback = NULL, .u.for_event = 0xd };
+    double t = now_ms();
     if (libxl_test_progress(ctx, 1, 50, NULL, &how))
         printf("FAIL: starting the timer op failed\n");
+    pthread_mutex_lock(&started_mu);
+    timer_started = t;
+    pthread_mutex_unlock(&started_mu);
     return NULL;
 }
 
@@ -236,6 +267,11 @@ static void case_timer(libxl_ctx *ctx)
     CHECK_RC(libxl_event_wait(ctx, &ev, LIBXL_EVENTMASK_ALL, has_user, (void *)0xd), 0);
     deadline_disarm();
     CHECK(now_ms() - t0 >= 140); /* 100 ms before the op, 50 ms timer */
+    pthread_mutex_lock(&started_mu);
+    double started = timer_started;
+    pthread_mutex_unlock(&started_mu);
+    CHECK(started > 0);
+    CHECK_PROMPT(started + 50, "libxl_event_wait returning after the 50 ms timer was due");
     if (ev) libxl_event_free(ctx, ev);
     pthread_join(t, NULL);
     case_end();
@@ -255,13 +291,18 @@ static void case_chain(libxl_ctx *ctx)
     deadline_arm("e_fdchain_with_two_stale_sleepers", 3000);
     CHECK_RC(libxl_test_fdchain(ctx, fds, N, &how), 0);
     libxl_event *ev = NULL;
+    double last = 0;
     for (int i = 0; i < N; i++) {
         usleep(5000);
+        last = now_ms();
         pipe_poke(p[i][1]);
     }
     while (libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, has_user, (void *)0xe) == ERROR_NOT_READY)
         usleep(1000);
     deadline_disarm();
+    /* each step registers the next fd from a callback: one late wakeup
+     * anywhere in the chain delays the completion past this bound */
+    CHECK_PROMPT(last, "the chain's completion after its last fd became ready");
     CHECK_RC(ev->u.operation_complete.rc, 0);
     CHECK(!is_done(&A) && !is_done(&B));
     libxl_event_free(ctx, ev);
@@ -278,6 +319,8 @@ static libxl_ctx *sctx;
 static int spipe[NTH][2], notify[2];
 static int cb_count[OPS];
 static int stress_bad_flag;
+static double stress_worst_ms; /* slowest op, from its poke to its completion */
+static pthread_mutex_t worst_mu = PTHREAD_MUTEX_INITIALIZER;
 #define stress_bad_set() __atomic_store_n(&stress_bad_flag, 1, __ATOMIC_RELAXED)
 #define stress_bad (__atomic_load_n(&stress_bad_flag, __ATOMIC_RELAXED))
 
@@ -334,6 +377,7 @@ static void *stress_main(void *arg)
         uint64_t user = ((uint64_t)(kind + 1) << 32) | (uint64_t)i;
         libxl_asyncop_how how = { .callback = NULL, .u.for_event = user };
         libxl_event *ev = NULL;
+        double t0 = now_ms();
         poke_later(wfd);
         switch (kind) {
         case SYNC:
@@ -366,6 +410,10 @@ static void *stress_main(void *arg)
             if (ev->u.operation_complete.rc) stress_bad_set();
             libxl_event_free(sctx, ev);
         }
+        double dt = now_ms() - t0;
+        pthread_mutex_lock(&worst_mu);
+        if (dt > stress_worst_ms) stress_worst_ms = dt;
+        pthread_mutex_unlock(&worst_mu);
         drain(rfd);
     }
     return NULL;
@@ -397,7 +445,11 @@ static void case_stress(libxl_ctx *ctx)
     int nfds = 0, timeout = -1;
     libxl_osevent_beforepoll(ctx, &nfds, NULL, &timeout, tv_now());
     CHECK_RC(nfds, 1); /* only the library's wakeup fd: nothing left registered */
-    fprintf(stderr, "stress: %d ops in %.0f ms\n", OPS * NTH, now_ms() - t0);
+    fprintf(stderr, "stress: %d ops in %.0f ms, slowest %.1f ms\n", OPS * NTH, now_ms() - t0,
+            stress_worst_ms);
+    if (stress_worst_ms > prompt_ms())
+        case_fail("an op took %.0f ms from its fd's write to its completion (> %.0f ms: not prompt)",
+                  stress_worst_ms, prompt_ms());
     for (int k = 0; k < NTH; k++) { close(spipe[k][0]); close(spipe[k][1]); }
     close(notify[0]); close(notify[1]);
     case_end();
@@ -405,10 +457,15 @@ static void case_stress(libxl_ctx *ctx)
 
 /* ---- negative control ---- */
 
-static void negative_control(const char *self, const char *which)
+/* Runs case `which` alone in a child with LIBXL_TEST_NO_BATON=1 (and
+ * LIBXL_POLL_BACKEND=backend unless NULL: inherited). With expect_hang,
+ * the case must report its hang; without, it must pass. */
+static void negative_control(const char *self, const char *which, const char *backend,
+                             int expect_hang)
 {
-    char name[64];
-    snprintf(name, sizeof name, "negative_control_%s_hangs_without_baton", which);
+    char name[96];
+    snprintf(name, sizeof name, "negative_control_%s_%s_without_baton%s%s", which,
+             expect_hang ? "hangs" : "passes", backend ? "_on_" : "", backend ? backend : "");
     case_begin(name);
     int out[2];
     if (pipe(out)) { case_fail("pipe"); case_end(); return; }
@@ -417,6 +474,7 @@ static void negative_control(const char *self, const char *which)
         dup2(out[1], 1);
         close(out[0]);
         setenv("LIBXL_TEST_NO_BATON", "1", 1);
+        if (backend) setenv("LIBXL_POLL_BACKEND", backend, 1);
         execl(self, self, "--only", which, (char *)NULL);
         _exit(127);
     }
@@ -428,8 +486,13 @@ static void negative_control(const char *self, const char *which)
     close(out[0]);
     int st;
     waitpid(pid, &st, 0);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(buf, ": hang")))
+    int hung = WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(buf, ": hang");
+    int passed = WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "PASS ");
+    if (expect_hang && !hung)
         case_fail("without the baton case %s did not report a hang (status %#x, output: %.200s)",
+                  which, st, buf);
+    if (!expect_hang && !passed)
+        case_fail("without the baton case %s did not pass (status %#x, output: %.200s)",
                   which, st, buf);
     case_end();
 }
@@ -459,8 +522,13 @@ int main(int argc, char **argv)
     libxl_ctx_free(ctx);
     xtl_logger_destroy(lg);
     /* argv[0], not /proc/self/exe: under valgrind the latter is valgrind */
-    negative_control(argv[0], "a");
-    negative_control(argv[0], "b");
-    negative_control(argv[0], "d");
+    /* A sleeper on a poll set needs the baton to see a new fd; a sleeper
+     * on the ctx's epoll instance sees it without (the instance is changed
+     * at registration). The application poller and timers need the baton
+     * on every backend. */
+    negative_control(argv[0], "a", "poll", 1);
+    negative_control(argv[0], "a", "epoll", 0);
+    negative_control(argv[0], "b", NULL, 1);
+    negative_control(argv[0], "d", NULL, 1);
     return h_finish();
 }

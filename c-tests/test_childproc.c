@@ -346,9 +346,8 @@ static int wait_completion(libxl_ctx *ctx, uint64_t fu, int via_loop)
 
 static uint64_t next_user = 1;
 
-/* Runs argv in ao style `how` to completion; returns the op's rc. */
-static int run_op(libxl_ctx *ctx, const char *const *argv, int timeout_ms,
-                  int *status, int how)
+static int run_op_(libxl_ctx *ctx, const char *const *argv, int timeout_ms,
+                   int *status, int how)
 {
     int rc;
     if (how == AO_SYNC)
@@ -366,6 +365,30 @@ static int run_op(libxl_ctx *ctx, const char *const *argv, int timeout_ms,
     if (rc) return rc;
     if (!loop_until(ctx, &r.calls, 1, 10000)) case_fail("callback never came");
     return r.rc;
+}
+
+/* How long the last run_op took, start to completion. */
+static double last_op_ms;
+
+/* Runs argv in ao style `how` to completion; returns the op's rc. */
+static int run_op(libxl_ctx *ctx, const char *const *argv, int timeout_ms,
+                  int *status, int how)
+{
+    double t0 = now_ms();
+    int rc = run_op_(ctx, argv, timeout_ms, status, how);
+    last_op_ms = now_ms() - t0;
+    return rc;
+}
+
+/* The last run_op's child took about `expected` ms (0: it exits at once;
+ * else its own sleep or the op's timeout): its death (or the timeout)
+ * must reach the operation promptly after that. */
+static void check_prompt_op(double expected, const char *what)
+{
+    if (last_op_ms > expected + prompt_ms())
+        case_fail("%s: completed %.0f ms after it started, %.0f ms after its child exited or "
+                  "timed out (> %.0f ms: not prompt)", what, last_op_ms, last_op_ms - expected,
+                  prompt_ms());
 }
 
 /*---------- process checks ----------*/
@@ -461,9 +484,11 @@ static void c_exit_status(void)
     for (int how = 0; how < NAO; how++) {
         int st = -1;
         CHECK_RC(run_op(ctx, sh_exit42, -1, &st, how), 0);
+        check_prompt_op(0, ao_names[how]);
         if (!exited_with(st, 42)) case_fail("%s: status %#x, want exit 42", ao_names[how], st);
         st = -1;
         CHECK_RC(run_op(ctx, sh_killself, -1, &st, how), 0);
+        check_prompt_op(0, ao_names[how]);
         if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
             case_fail("%s: status %#x, want SIGTERM", ao_names[how], st);
     }
@@ -496,9 +521,11 @@ static void c_exec_failure(void)
     for (int how = mode == M_MAINLOOP ? AO_EVENT : AO_SYNC; how < NAO; how++) {
         int st = -1;
         CHECK_RC(run_op(ctx, by_path, -1, &st, how), 0);
+        check_prompt_op(0, ao_names[how]);
         if (!exited_with(st, 127)) case_fail("%s: by path: status %#x", ao_names[how], st);
         st = -1;
         CHECK_RC(run_op(ctx, by_search, -1, &st, how), 0);
+        check_prompt_op(0, ao_names[how]);
         if (!exited_with(st, 127)) case_fail("%s: PATH search: status %#x", ao_names[how], st);
     }
     env_ctx_free(ctx);
@@ -520,10 +547,12 @@ static void c_timeout(void)
         CHECK_RC(run_op(ctx, sleep10, 50, &st, how), ERROR_TIMEDOUT);
         double dt = now_ms() - t0;
         CHECK_RC(st, 12345);
-        if (dt < 45 || dt > 5000) case_fail("%s: timed out after %.0f ms", ao_names[how], dt);
+        if (dt < 45) case_fail("%s: timed out after %.0f ms", ao_names[how], dt);
+        check_prompt_op(50, ao_names[how]);
         if (!process_gone(last_fork()))
             case_fail("%s: child %d not reaped at completion", ao_names[how], (int)last_fork());
         CHECK_RC(run_op(ctx, true_, 5000, &st, how), 0);
+        check_prompt_op(0, ao_names[how]);
         CHECK_RC(st, 0);
     }
     env_ctx_free(ctx);
@@ -682,7 +711,9 @@ static void c_app_children(void)
     static const char *const slow[] = { "sleep", "0.2", NULL };
     int st = -1;
     CHECK_RC(run_op(ctx, slow, -1, &st, AO_SYNC), 0);
+    check_prompt_op(200, "sync sleep 0.2");
     CHECK_RC(run_op(ctx, sh_exit42, -1, &st, AO_EVENT), 0);
+    check_prompt_op(0, "for_event exit 42");
     if (mode == M_SELECTIVE) {
         if (reaped_status(mine) != -1) case_fail("libxl reaped the application's child");
         int r = waitpid(mine, &st, WNOHANG);
@@ -721,8 +752,10 @@ static void mainloop_selfpipe(const char *name, int via)
     }
     int s = -1;
     CHECK_RC(run_op(ctx, sh_exit42, -1, &s, AO_CALLBACK), 0);
+    check_prompt_op(0, "callback op");
     if (!exited_with(s, 42)) case_fail("callback op: status %#x", s);
     CHECK_RC(run_op(ctx, sleep10, 30, &s, AO_EVENT), ERROR_TIMEDOUT);
+    check_prompt_op(30, "for_event op timing out");
     reaper_remove(ctx);
     libxl_ctx_free(ctx);
     inline_via = 0;
@@ -770,6 +803,7 @@ static void c_fork_replacement(void)
     libxl_ctx *ctx = env_ctx();
     int before = forks_seen(), st = -1;
     CHECK_RC(run_op(ctx, sh_exit42, -1, &st, AO_SYNC), 0);
+    check_prompt_op(0, "sync op with fork_replacement");
     if (!exited_with(st, 42)) case_fail("status %#x", st);
     CHECK_RC(forks_seen() - before, 1);
     if (!process_gone(last_fork())) case_fail("child %d not reaped", (int)last_fork());

@@ -71,9 +71,14 @@ static libxl_asyncop_how cb_how(rec_t *r)
     return h;
 }
 
-/* Waits (at most ms) until r completed. */
+/* The slowest completion seen by wait_rec, from the moment its cause (a
+ * write, an abort, a 1 ms timer) was in place. */
+static double worst_ms;
+
+/* Waits (at most ms) until r completed; records how long that took. */
 static void wait_rec(rec_t *r, int ms)
 {
+    double t0 = now_ms();
     struct timespec end;
     clock_gettime(CLOCK_REALTIME, &end);
     end.tv_sec += ms / 1000;
@@ -85,6 +90,9 @@ static void wait_rec(rec_t *r, int ms)
     pthread_mutex_lock(&mu);
     while (!r->n && pthread_cond_timedwait(&cv, &mu, &end) == 0)
         ;
+    double dt = now_ms() - t0;
+    if (dt > worst_ms)
+        worst_ms = dt;
     pthread_mutex_unlock(&mu);
 }
 
@@ -233,6 +241,11 @@ static void case_many_threads(xentoollog_logger *lg)
     }
     if (bad > 1)
         printf("# %d ops wrong in all\n", bad);
+    /* the loop thread is woken for every registration, timeout and
+     * completion: each must arrive promptly */
+    if (worst_ms > prompt_ms())
+        case_fail("the slowest callback arrived %.0f ms after its cause (> %.0f ms: not prompt)",
+                  worst_ms, prompt_ms());
 
     libxl_glib_shutdown(g);
     g_main_loop_quit(ml);

@@ -188,12 +188,17 @@ static void hooked_case_end(libxl_ctx *ctx, hookloop *L)
     case_end();
 }
 
-static void wait_done(libxl_ctx *ctx, hookloop *L, done_t *d, int want_rc, const char *what)
+/* Runs the loop until d completes: with want_rc, and within prompt_ms()
+ * of `due` (now_ms() when its cause happened, e.g. a pipe written). */
+static void wait_done(libxl_ctx *ctx, hookloop *L, done_t *d, int want_rc, const char *what,
+                      double due)
 {
     if (!hookloop_run_until(ctx, L, &d->n, 1, slow ? 30000 : 5000))
         case_fail("%s: no completion within the time limit", what);
     else if (d->rc != want_rc)
         case_fail("%s: completed with rc %d, expected %d", what, d->rc, want_rc);
+    else
+        CHECK_PROMPT(due, what);
 }
 
 static void close_pair(int p[2])
@@ -236,7 +241,7 @@ static void case_fd_roundtrip(void)
     hookloop_run_for(ctx, &L, 30);
     CHECK_RC(d.n, 0);                        /* not before it is readable */
     pipe_poke(p[1]);
-    wait_done(ctx, &L, &d, 0, "fdevent");
+    wait_done(ctx, &L, &d, 0, "fdevent", now_ms());
     CHECK(hookloop_find_fd(&L, p[0]) == NULL);
     CHECK_RC(L.t_fd_deregister, 1);
     CHECK_RC(L.t_bad_registration, 0);       /* with our registration value */
@@ -309,7 +314,7 @@ static void case_lock_held(void)
 
     lk_arm("fd_deregister");
     pipe_poke(p[1]);
-    wait_done(ctx, &L, &d, 0, "fdevent");
+    wait_done(ctx, &L, &d, 0, "fdevent", now_ms());
     lk_expect("fd_deregister");
 
     lk_arm("timeout_register");
@@ -367,7 +372,7 @@ static void case_modify(void)
     hookloop_run_for(ctx, &L, 20);
     CHECK_RC(d.n, 0);
     pipe_poke(s[1]);
-    wait_done(ctx, &L, &d, 0, "fdmodify");
+    wait_done(ctx, &L, &d, 0, "fdmodify", now_ms());
     CHECK(hookloop_find_fd(&L, s[0]) == NULL);
     CHECK_RC(L.t_fd_modify, 1);
     close_pair(s);
@@ -406,7 +411,7 @@ static void case_modify_failure(void)
     done_t d = { 0 };
     start_modify_op(ctx, s, &d, POLLIN);
     hl_reg *r = hookloop_find_fd(&L, s[0]);
-    wait_done(ctx, &L, &d, 7, "fdmodify with failing fd_modify");
+    wait_done(ctx, &L, &d, 7, "fdmodify with failing fd_modify", now_ms());
     CHECK_RC(L.t_fd_modify, 1);
     CHECK_RC(L.t_fd_deregister, 1);
     CHECK_RC(L.t_bad_registration, 0);   /* deregister got the moved slot */
@@ -425,7 +430,7 @@ static void case_timeouts_fire(void)
     double t0 = now_ms();
     CHECK_RC(libxl_test_progress(ctx, 3, 20, NULL, &how), 0);
     CHECK_RC(L.t_timeout_register, 1);
-    wait_done(ctx, &L, &d, 0, "progress");
+    wait_done(ctx, &L, &d, 0, "progress", t0 + 3 * 20);
     double ms = now_ms() - t0;
     if (ms < 59)
         case_fail("3 timeouts of 20 ms done in %.1f ms: fired early", ms);
@@ -474,7 +479,7 @@ static void case_stale_fd_tokens(void)
     hl_reg *ra = hookloop_find_fd(&L, pa[0]);
     void *tok_a = ra ? ra->for_libxl : NULL;
     pipe_poke(pa[1]);
-    wait_done(ctx, &L, &da, 0, "op A");
+    wait_done(ctx, &L, &da, 0, "op A", now_ms());
     start_fd_op(ctx, pb, &db);
     hl_reg *rb = hookloop_find_fd(&L, pb[0]);
     void *tok_b = rb ? rb->for_libxl : NULL;
@@ -513,9 +518,10 @@ static void case_stale_timeout_tokens(void)
     libxl_ctx *ctx = hooked_case("stale_duplicated_and_forged_timeout_tokens_are_ignored", &L);
     done_t d1 = { 0 }, d2 = { 0 }, df = { 0 };
     libxl_asyncop_how h1 = cb_how(&d1);
+    double t1 = now_ms();
     CHECK_RC(libxl_test_progress(ctx, 1, 5, NULL, &h1), 0);
     void *n1 = live_timeout(&L);
-    wait_done(ctx, &L, &d1, 0, "first timeout op");
+    wait_done(ctx, &L, &d1, 0, "first timeout op", t1 + 5);
     libxl_asyncop_how h2 = start_timeout_op(ctx, &d2);
     void *n2 = live_timeout(&L);
     CHECK(n1 && n2 && n1 != n2);
@@ -581,12 +587,14 @@ static void case_register_failure(void)
     CHECK_RC(libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL), ERROR_NOT_READY);
 
     /* The registry is consistent: the same ops now work. */
+    double t0 = now_ms();
     CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
-    wait_done(ctx, &L, &d, 0, "fdevent after failures");
+    wait_done(ctx, &L, &d, 0, "fdevent after failures", t0);
     done_t t = { 0 };
     libxl_asyncop_how thow = cb_how(&t);
+    t0 = now_ms();
     CHECK_RC(libxl_test_progress(ctx, 1, 1, NULL, &thow), 0);
-    wait_done(ctx, &L, &t, 0, "progress after failures");
+    wait_done(ctx, &L, &t, 0, "progress after failures", t0 + 1);
     close_pair(p);
     hooked_case_end(ctx, &L);
 }
@@ -640,11 +648,14 @@ static void case_mixing_styles(void)
          * complete this one. */
         done_t d = { 0 };
         libxl_asyncop_how how = cb_how(&d);
+        double t0 = now_ms();
         CHECK_RC(libxl_test_fdevent(ctx, p[0], POLLIN, &how), 0);
         for (double end = now_ms() + (slow ? 30000 : 5000); !d.n && now_ms() < end;)
             usleep(1000);
         if (d.n != 1 || d.rc != 0)
             case_fail("callback op: %d completions, rc %d", d.n, d.rc);
+        /* its pipe is still readable: the loop thread completes it at once */
+        CHECK_PROMPT(t0, "the loop thread completing an op on a readable pipe");
         close_pair(p);
         close_pair(s);
     }
