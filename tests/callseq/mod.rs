@@ -17,6 +17,16 @@
 //!   time, `ERROR_NOTFOUND` once completed; `NULL` with no synchronous op
 //!   in progress is `ERROR_NOTFOUND`);
 //! * **bad input** is refused with `ERROR_INVAL` and changes nothing;
+//! * **fd numbers reused**: a pipe may be closed and opened anew (the
+//!   kernel hands back its numbers) or moved to a dup'd number (its old
+//!   number free for the next pipe); its operations are aborted first, as
+//!   libxl requires an fd to stay open while registered. Operations on the
+//!   new file behave as on any other (the defect of issue 12: a sleeper
+//!   whose kernel interest set missed the new file waited for the 1 s
+//!   idle audit);
+//! * **prompt**: `libxl_event_wait` for an operation sure to complete
+//!   returns well before the library's 1 s idle audit could have rescued
+//!   it (every run has `LIBXL_TEST_AUDIT=fail`: an audit finding aborts);
 //! * **no registration leaks**: once every operation has completed,
 //!   beforepoll asks for the wakeup fd only and no timeout; with osevent
 //!   hooks, every `fd_register` was matched by an `fd_deregister` and
@@ -50,11 +60,18 @@ use xenlight::ffi::types::{
 use xenlight::rc::{ERROR_ABORTED, ERROR_BUFFERFULL, ERROR_INVAL, ERROR_NOTFOUND, ERROR_NOT_READY};
 
 const PIPES: usize = 4;
+/// How long a wait for an operation sure to complete may take: half the
+/// library's idle audit period (slow builds included: ASan under fuzzing).
+const PROMPT_MS: u128 = 500;
 const MAX_OPS: usize = 40;
 const EV_OPERATION_COMPLETE: c_int = 4;
 const EV_PROGRESS: c_int = 5; // DOMAIN_CREATE_CONSOLE_AVAILABLE, as libxl_test_progress reports
 const COMPLETE_BASE: u64 = 1000; // for_user of an op's completion event
 const PROGRESS_BASE: u64 = 5000; // for_user of an op's progress events
+const CROWD_BASE: u64 = 1 << 40; // for_user of a crowd's ops (see `crowd`)
+/// fds a crowd registers at once: more than the library's threshold for
+/// sleeping on its epoll instance, so a crowd makes and drops it.
+const CROWD: usize = 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -92,14 +109,30 @@ pub enum Step {
     Forged { value: u64, timeout: bool },
     EventHooks { on: bool },
     BadCall { which: u8 },
+    /// Aborts the pipe's operations, closes it and opens a new pipe.
+    Reopen { pipe: usize },
+    /// Aborts the pipe's operations, moves its read end to a dup'd number
+    /// and closes the old one (the same file lives on, elsewhere).
+    DupSwap { pipe: usize },
+    /// Registers many fds at once, then releases them (see `Run::crowd`).
+    Crowd,
     Sleep,
 }
 
-/// The ctx's set-up, from the first byte.
+/// The ctx's set-up, from the first byte: half of all sequences force the
+/// library's own pollers onto the ctx's epoll instance, a quarter onto
+/// poll sets, the rest use the default (poll sets for these few fds).
 #[derive(Clone, Copy, Debug)]
 pub struct Setup {
     pub osevent_hooks: bool,
-    pub poll_backend: bool,
+    pub backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Auto,
+    Poll,
+    Epoll,
 }
 
 fn kind(b: &mut impl Iterator<Item = u8>) -> Kind {
@@ -119,7 +152,12 @@ fn kind(b: &mut impl Iterator<Item = u8>) -> Kind {
 pub fn decode(data: &[u8]) -> (Setup, Vec<Step>) {
     let mut b = data.iter().copied();
     let first = b.next().unwrap_or(0);
-    let setup = Setup { osevent_hooks: first & 1 != 0, poll_backend: first & 2 != 0 };
+    let backend = match (first >> 1) & 3 {
+        0 | 1 => Backend::Epoll,
+        2 => Backend::Poll,
+        _ => Backend::Auto,
+    };
+    let setup = Setup { osevent_hooks: first & 1 != 0, backend };
     let mut steps = Vec::new();
     while let Some(op) = b.next() {
         let arg = |b: &mut std::iter::Copied<std::slice::Iter<'_, u8>>| b.next().unwrap_or(0);
@@ -144,7 +182,12 @@ pub fn decode(data: &[u8]) -> (Setup, Vec<Step>) {
             }
             13 => Step::EventHooks { on: op & 16 != 0 },
             14 => Step::BadCall { which: arg(&mut b) },
-            _ => Step::Sleep,
+            _ => match (op >> 4) % 4 {
+                1 => Step::Reopen { pipe: arg(&mut b) as usize % PIPES },
+                2 => Step::DupSwap { pipe: arg(&mut b) as usize % PIPES },
+                3 => Step::Crowd,
+                _ => Step::Sleep,
+            },
         };
         steps.push(step);
         if steps.len() >= 200 {
@@ -204,7 +247,14 @@ fn take_event(ctx: *mut libxl_ctx, ev: *mut libxl_event) {
         EV_OPERATION_COMPLETE if (COMPLETE_BASE..PROGRESS_BASE).contains(&for_user) => {
             r.completions.push(((for_user - COMPLETE_BASE) as usize, rc))
         }
-        EV_PROGRESS if for_user >= PROGRESS_BASE => r.progress.push((for_user - PROGRESS_BASE) as usize),
+        EV_OPERATION_COMPLETE if for_user >= CROWD_BASE => {
+            if rc != ERROR_ABORTED {
+                r.errors.push(format!("crowd op {for_user:#x} completed with {rc}"));
+            }
+        }
+        EV_PROGRESS if (PROGRESS_BASE..CROWD_BASE).contains(&for_user) => {
+            r.progress.push((for_user - PROGRESS_BASE) as usize)
+        }
         _ => r.errors.push(format!("unexpected event type {ty} for_user {for_user}")),
     });
     // SAFETY: ours to free, once.
@@ -336,6 +386,13 @@ fn tv_now() -> libc::timeval {
     libc::timeval { tv_sec: us / 1_000_000, tv_usec: us % 1_000_000 }
 }
 
+/// A non-blocking close-on-exec pipe, empty.
+fn new_pipe() -> Result<Pipe, String> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+        .map_err(|e| format!("pipe: {e}"))?;
+    Ok(Pipe { r, w, has_data: false })
+}
+
 fn poll_one(fd: c_int, events: c_short) -> c_short {
     let mut p = libc::pollfd { fd, events, revents: 0 };
     // SAFETY: one valid pollfd.
@@ -345,10 +402,10 @@ fn poll_one(fd: c_int, events: c_short) -> c_short {
 
 impl Run {
     fn new(setup: Setup) -> Result<Run, String> {
-        if setup.poll_backend {
-            std::env::set_var("LIBXL_POLL_BACKEND", "poll");
-        } else {
-            std::env::remove_var("LIBXL_POLL_BACKEND");
+        match setup.backend {
+            Backend::Poll => std::env::set_var("LIBXL_POLL_BACKEND", "poll"),
+            Backend::Epoll => std::env::set_var("LIBXL_POLL_BACKEND", "epoll"),
+            Backend::Auto => std::env::remove_var("LIBXL_POLL_BACKEND"),
         }
         REC.with(|r| *r.borrow_mut() = Rec::default());
         let mut ctx = null_mut();
@@ -359,12 +416,7 @@ impl Run {
             // SAFETY: a live ctx, no osevents yet; HOOKS is 'static.
             unsafe { libxl_osevent_register_hooks(ctx, &HOOKS, null_mut()) };
         }
-        let mut pipes = Vec::new();
-        for _ in 0..PIPES {
-            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-                .map_err(|e| format!("pipe: {e}"))?;
-            pipes.push(Pipe { r, w, has_data: false });
-        }
+        let pipes = (0..PIPES).map(|_| new_pipe()).collect::<Result<Vec<_>, _>>()?;
         Ok(Run { setup, ctx, pipes, ops: Vec::new(), event_hooks: false })
     }
 
@@ -469,6 +521,81 @@ impl Run {
                 op.could_fire = true;
             }
         }
+    }
+
+    /// Aborts every operation still registered on `pipe`'s read end, so
+    /// that it may be closed (libxl: a registered fd stays open).
+    fn release_pipe(&mut self, pipe: usize) -> Check {
+        for id in 0..self.ops.len() {
+            let op = &self.ops[id];
+            if op.kind == (Kind::Fd { pipe }) && op.done.is_none() && !op.aborted {
+                self.abort(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes `pipe` and opens a new one in its place: the kernel hands
+    /// back the lowest free numbers, normally the ones just closed.
+    fn reopen(&mut self, pipe: usize) -> Check {
+        self.release_pipe(pipe)?;
+        // Close the old pipe before making its replacement, so that the
+        // replacement takes its numbers: a stand-in holds the slot meanwhile.
+        let stand_in = new_pipe()?;
+        drop(std::mem::replace(&mut self.pipes[pipe], stand_in));
+        self.pipes[pipe] = new_pipe()?;
+        Ok(())
+    }
+
+    /// Registers a crowd of fds at once (an op on each of [`CROWD`] new
+    /// pipes), then aborts those ops, takes their completions and closes
+    /// the pipes: the library's pollers cross to its epoll instance and
+    /// back, and every number the crowd used is free for reuse.
+    fn crowd(&mut self) -> Check {
+        let pipes = (0..CROWD).map(|_| new_pipe()).collect::<Result<Vec<_>, _>>()?;
+        let how = |i: usize| libxl_asyncop_how { callback: None, u: libxl_asyncop_how_u { for_event: CROWD_BASE + i as u64 } };
+        for (i, p) in pipes.iter().enumerate() {
+            let mut h = how(i);
+            // SAFETY: live ctx, an open fd, a valid how.
+            let rc = unsafe { libxl_test_fdevent(self.ctx, p.r.as_raw_fd(), libc::POLLIN, &mut h) };
+            ensure!(rc == 0, "crowd op {i}: start rc {rc}");
+        }
+        for i in 0..CROWD {
+            let h = how(i);
+            // SAFETY: as above.
+            let rc = unsafe { libxl_ao_abort(self.ctx, &h) };
+            ensure!(rc == 0, "crowd op {i}: abort rc {rc}");
+        }
+        if !self.event_hooks {
+            unsafe extern "C" fn pred(ev: *const libxl_event, _user: *mut c_void) -> c_int {
+                // SAFETY: a valid event for the call.
+                c_int::from(unsafe { (*ev).for_user } >= CROWD_BASE)
+            }
+            for i in 0..CROWD {
+                let mut ev = null_mut();
+                // SAFETY: live ctx, valid out-pointer and predicate.
+                let rc = unsafe { libxl_event_check(self.ctx, &mut ev, u64::MAX, Some(pred), null_mut()) };
+                ensure!(rc == 0, "crowd op {i}: no completion queued after its abort ({rc})");
+                take_event(self.ctx, ev);
+            }
+        }
+        drop(pipes);
+        Ok(())
+    }
+
+    /// Moves `pipe`'s read end to a dup'd number and closes the old one:
+    /// the same file (and its data) under a new number, the old number
+    /// free for reuse.
+    fn dup_swap(&mut self, pipe: usize) -> Check {
+        self.release_pipe(pipe)?;
+        let old = self.pipes[pipe].r.as_raw_fd();
+        // SAFETY: F_DUPFD_CLOEXEC on an fd we own; the result is a new fd
+        // we take ownership of at once.
+        let d = unsafe { libc::fcntl(old, libc::F_DUPFD_CLOEXEC, 0) };
+        ensure!(d >= 0, "dup: {}", std::io::Error::last_os_error());
+        // SAFETY: `d` was just returned by the kernel and is owned by nobody else.
+        self.pipes[pipe].r = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(d) };
+        Ok(())
     }
 
     fn drain(&mut self, pipe: usize) {
@@ -704,6 +831,9 @@ impl Run {
             }
             Step::EventHooks { on } => self.set_event_hooks(on),
             Step::BadCall { which } => self.bad_call(which)?,
+            Step::Reopen { pipe } => self.reopen(pipe)?,
+            Step::DupSwap { pipe } => self.dup_swap(pipe)?,
+            Step::Crowd => self.crowd()?,
             Step::Sleep => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
         self.absorb()
@@ -715,9 +845,14 @@ impl Run {
             c_int::from(unsafe { (*ev).for_user } == user as u64)
         }
         let mut ev = null_mut();
+        let t0 = std::time::Instant::now();
         // SAFETY: live ctx, valid out-pointer and predicate.
         let rc = unsafe { libxl_event_wait(self.ctx, &mut ev, u64::MAX, Some(pred), (COMPLETE_BASE + id as u64) as *mut c_void) };
         ensure!(rc == 0, "event_wait for op {id}: {rc}");
+        // Every op here is sure to complete within a few ms (its pipe holds
+        // data, or its timers are a few ms): well before the 1 s audit.
+        let ms = t0.elapsed().as_millis();
+        ensure!(ms < PROMPT_MS, "event_wait for op {id} ({:?}) took {ms} ms: not prompt", self.ops[id].kind);
         take_event(self.ctx, ev);
         Ok(())
     }
