@@ -156,12 +156,13 @@ static void *start_op_later(void *arg)
     struct starter *s = arg;
     usleep(s->delay_ms * 1000);
     libxl_asyncop_how how = { .callback = NULL, .u.for_event = s->user };
-    double t = now_ms();
+    /* recorded before the call: the op can complete (and the waiter see
+     * it) before libxl_test_fdevent returns here */
+    pthread_mutex_lock(&started_mu);
+    s->started = now_ms();
+    pthread_mutex_unlock(&started_mu);
     if (libxl_test_fdevent(s->ctx, s->fd, POLLIN, &how))
         printf("FAIL: starting op %llu failed\n", (unsigned long long)s->user);
-    pthread_mutex_lock(&started_mu);
-    s->started = t;
-    pthread_mutex_unlock(&started_mu);
     return NULL;
 }
 
@@ -247,12 +248,11 @@ static void *start_timer_later(void *arg)
     libxl_ctx *ctx = arg;
     usleep(100 * 1000);
     libxl_asyncop_how how = { .callback = NULL, .u.for_event = 0xd };
-    double t = now_ms();
+    pthread_mutex_lock(&started_mu);
+    timer_started = now_ms();
+    pthread_mutex_unlock(&started_mu);
     if (libxl_test_progress(ctx, 1, 50, NULL, &how))
         printf("FAIL: starting the timer op failed\n");
-    pthread_mutex_lock(&started_mu);
-    timer_started = t;
-    pthread_mutex_unlock(&started_mu);
     return NULL;
 }
 

@@ -433,9 +433,9 @@ impl Egc<'_> {
     pub fn ao_inprogress(&mut self, ao: AoId) -> Rc {
         self.st().aos.get_mut(ao).constructing = false;
         crate::xl_log!(self.ctx, Debug, "ao {ao}: inprogress");
-        let rc = if let Mode::Sync { poller: Some(pid) } = self.aos.get(ao).mode {
+        let rc = if let Mode::Sync { poller: Some(pid) } = self.s().aos.get(ao).mode {
             loop {
-                if !self.aos.work_outstanding(ao) {
+                if !self.s().aos.work_outstanding(ao) {
                     let e = self.st().aos.get_mut(ao);
                     e.notified = true;
                     break e.rc;
@@ -473,14 +473,14 @@ impl Egc<'_> {
 
     /// The operation is finished with `rc`. Exactly once per ao.
     pub fn ao_complete(&mut self, ao: AoId, rc: Rc) {
-        let e = self.aos.get(ao);
+        let e = self.s().aos.get(ao);
         if e.complete {
             crate::xl_log!(self.ctx, Error, "ao {ao}: completed twice (rc={rc}); ignoring the second completion");
             debug_assert!(false, "ao completed twice");
             return;
         }
         let _ = e;
-        if self.aos.nested_progeny.contains_key(&ao) || self.aos.nested_root.contains_key(&ao) {
+        if self.s().aos.nested_progeny.contains_key(&ao) || self.s().aos.nested_root.contains_key(&ao) {
             self.ctx.fatal("internal: an ao with live nested aos, or a nested ao, was completed");
         }
         crate::xl_log!(self.ctx, Debug, "ao {ao}: complete, rc={rc}");
@@ -495,7 +495,7 @@ impl Egc<'_> {
 
     /// Completion is reported when no work is outstanding.
     fn ao_check_progress_reports(&mut self, ao: AoId) {
-        if self.aos.work_outstanding(ao) {
+        if self.s().aos.work_outstanding(ao) {
             return;
         }
         let e = self.st().aos.get_mut(ao);
@@ -526,7 +526,7 @@ impl Egc<'_> {
     }
 
     fn ao_check_destroy(&mut self, ao: AoId) {
-        let Some(e) = self.aos.slab.get(ao) else { return };
+        let Some(e) = self.s().aos.slab.get(ao) else { return };
         if e.manip == 0 && e.notified {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: destroy");
             self.st().aos.slab.remove(ao);
@@ -578,8 +578,8 @@ impl Egc<'_> {
     /// A child of `ao` was killed; its root's completion now waits for the
     /// reaping. Returns the root to tell (`None` if the ao is gone).
     pub(crate) fn ao_killed_child_add(&mut self, ao: AoId) -> Option<AoId> {
-        self.aos.slab.get(ao)?;
-        let root = self.aos.root_of(ao);
+        self.s().aos.slab.get(ao)?;
+        let root = self.s().aos.root_of(ao);
         self.st().aos.slab.get_mut(root)?.killed_children += 1;
         Some(root)
     }
@@ -595,8 +595,8 @@ impl Egc<'_> {
 
     /// `ERROR_ABORTED` if the ao (or its root) is being aborted, else 0.
     pub fn ao_aborting(&self, ao: AoId) -> Rc {
-        let root = self.aos.root_of(ao);
-        if self.aos.get(root).aborting {
+        let root = self.s().aos.root_of(ao);
+        if self.s().aos.get(root).aborting {
             ERROR_ABORTED
         } else {
             0
@@ -619,7 +619,7 @@ impl Egc<'_> {
     /// (the usual abortable, without a closure; for a top-level ao just a
     /// flag). Ends with `ao`.
     pub fn ao_abortable_register_completes(&mut self, ao: AoId) -> Result<(), Rc> {
-        if self.aos.nested_root.contains_key(&ao) {
+        if self.s().aos.nested_root.contains_key(&ao) {
             let a = self.abortable_register_action(ao, AbortAction::CompleteAo(ao))?;
             self.ao_own(ao, Owned::Abortable(a));
             return Ok(());
@@ -632,8 +632,8 @@ impl Egc<'_> {
     /// The root whose abort list a new abortable or timeout of `ao` joins,
     /// or `ERROR_ABORTED` (logged) if that root is already aborting.
     fn abort_list_root(&self, ao: AoId, what: &str) -> Result<AoId, Rc> {
-        let root = self.aos.root_of(ao);
-        if self.aos.get(root).aborting {
+        let root = self.s().aos.root_of(ao);
+        if self.s().aos.get(root).aborting {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: {what} registration refused: already aborting");
             return Err(ERROR_ABORTED);
         }
@@ -706,7 +706,7 @@ impl Egc<'_> {
             }
             self.flush_unlocked();
         }
-        if completes && !self.aos.get(ao).complete {
+        if completes && !self.s().aos.get(ao).complete {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: aborting: completes with ERROR_ABORTED");
             self.ao_complete(ao, ERROR_ABORTED);
         }
@@ -738,8 +738,8 @@ impl Egc<'_> {
     /// A child ao sharing `parent`'s root (abort state). Free it with
     /// `nested_ao_free` before the root completes.
     pub fn nested_ao_create(&mut self, parent: AoId) -> AoId {
-        let root = self.aos.root_of(parent);
-        let domid = self.aos.get(root).domid;
+        let root = self.s().aos.root_of(parent);
+        let domid = self.s().aos.get(root).domid;
         let aos = &mut self.st().aos;
         *aos.nested_progeny.entry(root).or_insert(0) += 1;
         let child = aos.slab.insert(AoEntry {
@@ -781,7 +781,7 @@ impl Egc<'_> {
 
     /// True while `ao` exists (for tests and assertions).
     pub fn ao_exists(&self, ao: AoId) -> bool {
-        self.aos.slab.contains(ao)
+        self.s().aos.slab.contains(ao)
     }
 }
 
@@ -819,7 +819,7 @@ mod tests {
         egc.ao_complete(ao, 0);
         assert!(!egc.ev_fd_isregistered(fd));
         assert!(!egc.ev_time_isregistered(t));
-        assert!(!egc.aos.abortables.contains(a));
+        assert!(!egc.s().aos.abortables.contains(a));
         assert_eq!(completion_rc(&mut egc, 1), Some(0));
         assert!(!egc.ao_exists(ao), "reported and no longer in use: freed");
     }
@@ -882,16 +882,16 @@ mod tests {
         let root = event_ao(&mut egc, 6);
         let child = egc.nested_ao_create(root);
         let ev = egc.ev_time_register_rel(child, 60_000, Box::new(|_, _, _| panic!("deregistered"))).unwrap();
-        assert!(egc.aos.get(root).abortables.contains(&AbortRef::time(ev)), "listed on the root");
+        assert!(egc.s().aos.get(root).abortables.contains(&AbortRef::time(ev)), "listed on the root");
         egc.ev_time_deregister(ev);
-        assert!(egc.aos.get(root).abortables.is_empty(), "gone with the registration");
+        assert!(egc.s().aos.get(root).abortables.is_empty(), "gone with the registration");
         let fired = std::sync::Arc::new(AtomicI32::new(0));
         let f = fired.clone();
         egc.ev_time_register_rel(child, 60_000, Box::new(move |_, _, rc| f.store(rc, Ordering::SeqCst))).unwrap();
         egc.ao_inprogress(root);
         assert_eq!(egc.ao_abort(AbortKey::event(6)), 0);
         assert_eq!(fired.load(Ordering::SeqCst), ERROR_ABORTED, "aborting the root fired the child's timeout");
-        assert!(egc.aos.get(root).abortables.is_empty());
+        assert!(egc.s().aos.get(root).abortables.is_empty());
         egc.nested_ao_free(child);
         egc.ao_complete(root, ERROR_ABORTED);
         assert_eq!(completion_rc(&mut egc, 6), Some(ERROR_ABORTED));
@@ -907,7 +907,7 @@ mod tests {
         assert_eq!(egc.ao_abort(AbortKey::event(8)), 0);
         let r = egc.ev_time_register_rel(ao, 10, Box::new(|_, _, _| {}));
         assert_eq!(r.err(), Some(ERROR_ABORTED));
-        assert!(egc.times.is_empty(), "nothing left registered");
+        assert!(egc.s().times.is_empty(), "nothing left registered");
     }
 
     #[test]
@@ -941,9 +941,9 @@ mod tests {
         let c = abortable_ao(&mut egc, 9);
         let other = abortable_ao(&mut egc, 7);
         egc.ao_complete(c, 0); // the newest is no longer in progress
-        assert!(!egc.aos.index_live(), "no abort yet: no index");
+        assert!(!egc.s().aos.index_live(), "no abort yet: no index");
         assert_eq!(egc.ao_abort(AbortKey::event(9)), 0);
-        assert!(egc.aos.index_live());
+        assert!(egc.s().aos.index_live());
         assert!(egc.ao_exists(a) && !egc.ao_exists(b), "b was the newest in progress");
         // With the index live, a new ao is found first, then the older one.
         let d = abortable_ao(&mut egc, 9);
@@ -961,7 +961,7 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         abortable_ao(&mut egc, 3);
         assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
-        assert!(!egc.aos.index_live(), "the last ao in progress went: index dropped");
+        assert!(!egc.s().aos.index_live(), "the last ao in progress went: index dropped");
         let old = abortable_ao(&mut egc, 3);
         let new = abortable_ao(&mut egc, 3);
         assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
@@ -1003,7 +1003,7 @@ mod tests {
         }
         assert_eq!(got.load(Ordering::SeqCst), -9);
         let egc = Egc::new(&ctx, "test");
-        assert!(egc.aos.is_empty(), "freed after its callback returned");
+        assert!(egc.s().aos.is_empty(), "freed after its callback returned");
     }
 
     #[test]
@@ -1061,8 +1061,8 @@ mod tests {
         drop(egc);
         drop(t.join());
         let egc = Egc::new(&ctx, "test");
-        assert!(egc.aos.is_empty() && egc.fds.is_empty());
-        assert_eq!(egc.pollers.active_count(), 1, "only the application poller stays active");
+        assert!(egc.s().aos.is_empty() && egc.s().fds.is_empty());
+        assert_eq!(egc.s().pollers.active_count(), 1, "only the application poller stays active");
     }
 
     #[test]

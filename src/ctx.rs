@@ -2,20 +2,22 @@
 //!
 //! Invariants:
 //! * **One lock.** Every registry (fds, timeouts, aos, events, pollers, hook
-//!   tokens, children) lives in [`State`] behind `Ctx::state`. It is taken only through
-//!   an [`Egc`](crate::egc::Egc) and released only while a poller sleeps and
-//!   while application callbacks run (event, ao completion and progress
-//!   callbacks). Osevent hooks are called with it held, as in libxl.
-//! * **No re-entry.** A thread that holds the lock and calls back into the
-//!   library (from an osevent hook, a predicate or `disaster`) is detected by
-//!   a per-thread record of held ctxs and reported as fatal misuse, never
-//!   left to deadlock.
+//!   tokens, children) lives in [`State`] behind `Ctx::state`, a recursive
+//!   pthread mutex (`sys::lock`; in Xen's libxl, the C ctx's own `lock`).
+//!   It is taken only through an [`Egc`](crate::egc::Egc) and released only
+//!   while a poller sleeps and while application callbacks run (event, ao
+//!   completion and progress callbacks). Osevent hooks are called with it
+//!   held, as in libxl.
+//! * **No illegal re-entry.** A thread inside an application hook made with
+//!   the lock held (osevent hook, predicate, `disaster`) that calls the
+//!   library's public API is caught (`egc::in_hook`) and reported as fatal
+//!   misuse, never left to deadlock or to corrupt a half-done change.
 //! * The ctx is `Sync`: any thread may call any entry point at any time.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use crate::sys::lock::Locked;
 
 use crate::log::{Level, Logger};
 use crate::{ao, event, ev, osevent_hooks, poller};
@@ -36,7 +38,7 @@ pub struct State {
 }
 
 pub struct Ctx {
-    pub(crate) state: Mutex<State>,
+    pub(crate) state: Locked<State>,
     pub logger: Logger,
     /// Unique per ctx, for the per-thread record of held locks.
     pub(crate) id: usize,
@@ -62,7 +64,7 @@ impl Ctx {
         let mut state = State::default();
         state.pollers.init_app()?;
         let ctx = Ctx {
-            state: Mutex::new(state),
+            state: Locked::new(state)?,
             logger,
             id: NEXT_CTX_ID.fetch_add(1, Ordering::Relaxed),
             no_baton,
@@ -97,16 +99,16 @@ impl crate::egc::Egc<'_> {
     /// reported.
     pub fn ctx_teardown(&mut self) {
         self.childproc_teardown();
-        let inprogress = self.aos.inprogress_count();
+        let inprogress = self.s().aos.inprogress_count();
         if inprogress > 0 {
             crate::xl_log!(self.ctx, Error,
                 "libxl_ctx_free: {inprogress} asynchronous operation(s) still in progress are discarded; \
                  their completions will never be reported");
         }
-        for ev in self.fds.tokens() {
+        for ev in self.s().fds.tokens() {
             self.ev_fd_deregister(ev);
         }
-        for ev in self.times.tokens() {
+        for ev in self.s().times.tokens() {
             self.ev_time_deregister(ev);
         }
         self.st().aos.discard_all();

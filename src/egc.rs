@@ -1,52 +1,45 @@
 //! The Egc ("event generation context"): the guard every entry point holds.
 //!
-//! An `Egc` owns the ctx lock. Code inside the library queues work on it
-//! instead of calling the application directly:
+//! An `Egc` is one level of the ctx lock (`sys::lock`) held by this
+//! thread, the only way to the ctx's state ([`Egc::st`]), and the guard's
+//! duties. Code inside the library never calls the application directly
+//! from deep inside; it defers:
 //! * *immediates*: internal callbacks that must not run re-entrantly inside
-//!   the code that scheduled them; they run, lock held, before the egc goes;
+//!   the code that scheduled them; they run, lock held, before the outer
+//!   egc goes;
 //! * *application calls*: event callbacks, progress callbacks and ao
 //!   completion callbacks; they run after the lock is released.
 //!
-//! Dropping an `Egc`, on every path, does in order: run immediates, pass the
-//! baton (see `poller`), release the lock, run the application calls. No exit
-//! path can forget the baton because no exit path skips `Drop`.
+//! Deferred work belongs to the thread that made it (one queue per thread
+//! and ctx): whichever egc of that thread is *outer* — made by a public
+//! entry point — runs it when it goes. Dropping an `Egc`, on every path,
+//! passes the baton (see `poller`) and releases its level; an outer one
+//! first runs the immediates and afterwards, unlocked, the application
+//! calls. No exit path can forget the baton because no exit path skips
+//! `Drop`; and nothing is run while a panic unwinds (the boundary reports
+//! the panic instead).
 //!
-//! Invariant: while a thread has an `Egc` for a ctx, that ctx is in the
-//! thread's held set; creating a second `Egc` for it on the same thread is
-//! illegal re-entry and is reported as fatal.
+//! A *nested* egc ([`Egc::nested`]) is what libxl's internal C API takes
+//! when C code calls into the core, often from inside a callback the core
+//! made (re-entry is the normal case there): it takes another level and
+//! leaves deferred work to whoever flushes this thread's queue (an outer
+//! egc, or C's `libxl__egc_cleanup_2_ul_cb_gc`).
+//!
+//! Invariants:
+//! * State is reached only through `st()`, a borrow of this egc: no borrow
+//!   of it can live across a callback (callbacks take `&mut Egc`).
+//! * A thread inside an application hook the library calls with the lock
+//!   held (osevent hooks, event predicates, `disaster`, `fork_replacement`)
+//!   may not enter the library's public API for that ctx: that is fatal
+//!   misuse (libxl_event.h forbids it), reported, never a deadlock.
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::ops::{Deref, DerefMut};
-
-use parking_lot::MutexGuard;
 
 use crate::ao::AoId;
 use crate::ctx::{Ctx, State};
-
-thread_local! {
-    /// Ids of the ctxs whose lock this thread holds right now.
-    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-fn held_push(id: usize) {
-    HELD.with(|h| h.borrow_mut().push(id));
-}
-
-fn held_pop(id: usize) {
-    HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        if let Some(pos) = h.iter().rposition(|&x| x == id) {
-            h.remove(pos);
-        }
-    });
-}
-
-/// True if this thread holds `ctx`'s lock.
-pub fn holds_lock(ctx: &Ctx) -> bool {
-    HELD.with(|h| h.borrow().contains(&ctx.id))
-}
+use crate::sys::lock::Guard;
 
 pub type Immediate = Box<dyn FnOnce(&mut Egc<'_>) + Send>;
 pub type AppFn = Box<dyn FnOnce() + Send>;
@@ -67,75 +60,178 @@ pub enum After {
     AoNotified(AoId),
 }
 
-pub struct Egc<'c> {
-    pub ctx: &'c Ctx,
-    guard: Option<MutexGuard<'c, State>>,
+/// One thread's deferred work for one ctx.
+#[derive(Default)]
+struct Deferred {
+    ctx: usize,
     immediates: VecDeque<Immediate>,
     app_events: VecDeque<AppCall>,
     app_progress: VecDeque<AppCall>,
     app_aos: VecDeque<AppCall>,
 }
 
+impl Deferred {
+    fn has_app_calls(&self) -> bool {
+        !(self.app_events.is_empty() && self.app_progress.is_empty() && self.app_aos.is_empty())
+    }
+
+    /// Application calls in libxl's order: events, progress, completions.
+    fn take_app_calls(&mut self) -> Vec<AppCall> {
+        let mut v: Vec<AppCall> = self.app_events.drain(..).collect();
+        v.extend(self.app_progress.drain(..));
+        v.extend(self.app_aos.drain(..));
+        v
+    }
+}
+
+thread_local! {
+    /// This thread's deferred work, per ctx (by id).
+    static DEFERRED: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
+    /// Ids of the ctxs in whose application hooks this thread is now.
+    static IN_HOOK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn deferred<R>(ctx: usize, f: impl FnOnce(&mut Deferred) -> R) -> R {
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        let i = match d.iter().position(|q| q.ctx == ctx) {
+            Some(i) => i,
+            None => {
+                d.push(Deferred { ctx, ..Deferred::default() });
+                d.len() - 1
+            }
+        };
+        f(&mut d[i])
+    })
+}
+
+/// Drops this thread's (empty) queue for `ctx`.
+fn deferred_forget(ctx: usize) {
+    DEFERRED.with(|d| d.borrow_mut().retain(|q| q.ctx != ctx || q.has_app_calls() || !q.immediates.is_empty()));
+}
+
+/// True if this thread holds one of our levels of `ctx`'s lock.
+pub fn holds_lock(ctx: &Ctx) -> bool {
+    ctx.state.held_here() > 0
+}
+
+/// Runs `f`, an application hook called with the lock held, marking this
+/// thread as inside it: the hook entering the library is caught.
+pub fn in_hook<R>(ctx: &Ctx, f: impl FnOnce() -> R) -> R {
+    IN_HOOK.with(|h| h.borrow_mut().push(ctx.id));
+    struct Out(usize);
+    impl Drop for Out {
+        fn drop(&mut self) {
+            IN_HOOK.with(|h| {
+                let mut h = h.borrow_mut();
+                if let Some(pos) = h.iter().rposition(|&x| x == self.0) {
+                    h.remove(pos);
+                }
+            });
+        }
+    }
+    let _out = Out(ctx.id);
+    f()
+}
+
+fn inside_hook(ctx: &Ctx) -> bool {
+    IN_HOOK.with(|h| h.borrow().contains(&ctx.id))
+}
+
+pub struct Egc<'c> {
+    pub ctx: &'c Ctx,
+    guard: Guard<'c, State>,
+    /// Made by a public entry point: runs this thread's deferred work.
+    outer: bool,
+    /// Lock levels this thread's C caller holds besides ours (libxl's
+    /// "locked exactly once" entry points): released with ours while a
+    /// poller sleeps.
+    foreign: u32,
+}
+
 impl<'c> Egc<'c> {
-    /// Takes the ctx lock. Illegal re-entry (this thread already holds it)
-    /// is fatal misuse.
+    /// A public entry point's egc: takes the lock. Entering from inside an
+    /// application hook of this ctx is fatal misuse.
     pub fn new(ctx: &'c Ctx, entry: &str) -> Egc<'c> {
-        if holds_lock(ctx) {
+        if inside_hook(ctx) {
             ctx.fatal(&format!(
                 "{entry} called re-entrantly while this thread is inside libxl with the ctx locked \
-                 (from an osevent hook, an event predicate or the disaster callback); \
+                 (from an osevent hook, an event predicate, the disaster callback or fork_replacement); \
                  libxl_event.h forbids calling libxl from those"
             ));
         }
-        let guard = ctx.state.lock();
-        held_push(ctx.id);
-        Egc {
-            ctx,
-            guard: Some(guard),
-            immediates: VecDeque::new(),
-            app_events: VecDeque::new(),
-            app_progress: VecDeque::new(),
-            app_aos: VecDeque::new(),
-        }
+        Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0 }
     }
 
-    /// Runs `f` with the lock released (a poller's sleep), then re-takes it.
+    /// An egc for code already inside the library (libxl's internal C
+    /// API): another level of the lock; deferred work is left to whoever
+    /// flushes this thread's queue. `foreign`: lock levels the C caller
+    /// holds that a sleep must release too (0 unless the entry point is
+    /// one libxl calls with the ctx "locked exactly once").
+    pub fn nested(ctx: &'c Ctx, foreign: u32) -> Egc<'c> {
+        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign }
+    }
+
+    /// The ctx's state, to change. A borrow of this egc: it cannot be held
+    /// across a callback (which takes `&mut Egc`).
+    pub fn st(&mut self) -> &mut State {
+        self.guard.get_mut()
+    }
+
+    /// The ctx's state, to read.
+    pub fn s(&self) -> &State {
+        self.guard.get()
+    }
+
+    /// Gives up this egc's borrow of the state before calling code that may
+    /// enter the library again with an egc of its own (a C callback).
+    pub fn release_state(&mut self) {
+        self.guard.release();
+    }
+
+    /// Runs `f` with the lock released (a poller's sleep; an application
+    /// call), then re-takes it. Only the thread's only egc of this ctx may
+    /// do so: an outer one up the stack would find the state changed under
+    /// it (libxl: "must be called with the ctx locked exactly once").
     pub fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let id = self.ctx.id;
-        let guard = self.guard.as_mut().expect("egc holds its guard");
-        held_pop(id);
-        let r = MutexGuard::unlocked(guard, f);
-        held_push(id);
-        r
+        let ours = self.ctx.state.held_here();
+        if ours != 1 {
+            self.ctx.fatal(&format!(
+                "libxl would release the ctx lock while {} other level(s) of it are held on this thread \
+                 (a synchronous operation or event wait started from inside a libxl callback)",
+                ours.saturating_sub(1)
+            ));
+        }
+        self.guard.unlocked(self.foreign, f)
     }
 
-    /// Schedules an internal callback to run (lock held) before this egc
-    /// is disposed of, outside the caller's stack frame.
+    /// Schedules an internal callback to run (lock held) before this
+    /// thread's outer egc is disposed of, outside the caller's stack frame.
     pub fn immediate(&mut self, f: Immediate) {
-        self.immediates.push_back(f);
+        deferred(self.ctx.id, |d| d.immediates.push_back(f));
     }
 
     pub(crate) fn queue_event_call(&mut self, run: AppFn) {
-        self.app_events.push_back(AppCall { run, then: After::Nothing });
+        deferred(self.ctx.id, |d| d.app_events.push_back(AppCall { run, then: After::Nothing }));
     }
 
     pub(crate) fn queue_progress_call(&mut self, run: AppFn, ao: AoId) {
-        self.app_progress.push_back(AppCall { run, then: After::ProgressDelivered(ao) });
+        deferred(self.ctx.id, |d| d.app_progress.push_back(AppCall { run, then: After::ProgressDelivered(ao) }));
     }
 
     pub(crate) fn queue_ao_call(&mut self, run: AppFn, ao: AoId) {
-        self.app_aos.push_back(AppCall { run, then: After::AoNotified(ao) });
+        deferred(self.ctx.id, |d| d.app_aos.push_back(AppCall { run, then: After::AoNotified(ao) }));
     }
 
     /// Runs pending immediates (lock held), in order, until none are left.
     pub fn run_immediates(&mut self) {
-        while let Some(f) = self.immediates.pop_front() {
+        while let Some(f) = deferred(self.ctx.id, |d| d.immediates.pop_front()) {
             f(self);
         }
     }
 
-    fn has_app_calls(&self) -> bool {
-        !(self.app_events.is_empty() && self.app_progress.is_empty() && self.app_aos.is_empty())
+    fn take_app_calls(&self) -> Vec<AppCall> {
+        deferred(self.ctx.id, |d| d.take_app_calls())
     }
 
     /// libxl's "cleanup_2" step inside a loop: runs immediates, then the
@@ -143,25 +239,17 @@ impl<'c> Egc<'c> {
     /// Does not pass the baton: the caller is still in the event loop.
     pub fn flush_unlocked(&mut self) {
         self.run_immediates();
-        while self.has_app_calls() {
+        loop {
             let calls = self.take_app_calls();
-            for call in calls {
-                let AppCall { run, then } = call;
+            if calls.is_empty() {
+                break;
+            }
+            for AppCall { run, then } in calls {
                 self.unlocked(run);
                 self.after_app_call(then);
             }
             self.run_immediates();
         }
-    }
-
-    fn take_app_calls(&mut self) -> Vec<AppCall> {
-        if !self.has_app_calls() {
-            return Vec::new();
-        }
-        let mut v: Vec<AppCall> = self.app_events.drain(..).collect();
-        v.extend(self.app_progress.drain(..));
-        v.extend(self.app_aos.drain(..));
-        v
     }
 
     fn after_app_call(&mut self, then: After) {
@@ -172,54 +260,58 @@ impl<'c> Egc<'c> {
         }
     }
 
-    pub fn st(&mut self) -> &mut State {
-        self.guard.as_mut().expect("egc holds its guard")
-    }
-}
-
-impl Deref for Egc<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        self.guard.as_ref().expect("egc holds its guard")
-    }
-}
-
-impl DerefMut for Egc<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        self.st()
+    /// Runs this thread's deferred work for `ctx` with no lock held (libxl's
+    /// `libxl__egc_cleanup_2_ul_cb_gc`): immediates under a level of the
+    /// lock, application calls without, each one's bookkeeping under a new
+    /// outer egc (whose own drop runs what that queued).
+    pub fn run_deferred(ctx: &Ctx) {
+        if deferred(ctx.id, |d| d.immediates.is_empty() && !d.has_app_calls()) {
+            deferred_forget(ctx.id);
+            return;
+        }
+        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0 };
+        drop(e);
     }
 }
 
 impl Drop for Egc<'_> {
     fn drop(&mut self) {
-        if self.guard.is_none() {
-            return; // already disposed of by hand (callback bookkeeping)
+        if std::thread::panicking() {
+            // The boundary reports the panic; the lock level goes with the
+            // `Level`. Nothing of the application's runs now.
+            return;
         }
-        self.run_immediates();
+        if self.outer {
+            self.run_immediates();
+        }
         self.baton_pass();
+        if !self.outer {
+            return;
+        }
+        // This egc's level goes with `self.level` after this function; the
+        // application calls must run with it released, so the work is done
+        // by fresh egcs below, one per bookkeeping step, after a detour:
+        // take the calls now, release, run them.
         let ctx = self.ctx;
-        let mut calls = self.take_app_calls();
-        held_pop(ctx.id);
-        drop(self.guard.take());
-        // Application calls run unlocked. Their bookkeeping re-locks through
-        // a fresh egc, whose own drop passes the baton and runs whatever
-        // the bookkeeping queued (e.g. a completion after the last progress
-        // report).
-        while !calls.is_empty() {
-            let batch = std::mem::take(&mut calls);
-            for call in batch {
-                let AppCall { run, then } = call;
-                run();
-                if !matches!(then, After::Nothing) {
-                    let mut e = Egc::new(ctx, "libxl (callback bookkeeping)");
-                    e.after_app_call(then);
-                    e.run_immediates();
-                    e.baton_pass();
-                    calls.extend(e.take_app_calls());
-                    held_pop(ctx.id);
-                    drop(e.guard.take());
-                }
-            }
+        let calls = self.take_app_calls();
+        if calls.is_empty() {
+            deferred_forget(ctx.id);
+            return;
+        }
+        self.guard.unlocked(self.foreign, || run_app_calls(ctx, calls));
+    }
+}
+
+/// Runs application calls with the lock released; each one's bookkeeping
+/// re-locks through a fresh outer egc, whose drop passes the baton and runs
+/// what the bookkeeping queued (e.g. a completion after the last progress
+/// report).
+fn run_app_calls(ctx: &Ctx, calls: Vec<AppCall>) {
+    for AppCall { run, then } in calls {
+        run();
+        if !matches!(then, After::Nothing) {
+            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0 };
+            e.after_app_call(then);
         }
     }
 }
@@ -234,34 +326,28 @@ mod tests {
 
     #[test]
     fn app_calls_run_after_the_lock_is_released() {
-        let ctx = testutil::ctx();
-        let ran = Arc::new(AtomicUsize::new(0));
-        {
-            let mut egc = Egc::new(&ctx, "test");
-            let r = ran.clone();
-            egc.queue_event_call(Box::new(move || {
-                r.fetch_add(1, Ordering::SeqCst);
-            }));
-            assert_eq!(ran.load(Ordering::SeqCst), 0, "queued, not run, while locked");
-        }
-        assert_eq!(ran.load(Ordering::SeqCst), 1);
-        assert!(ctx.state.try_lock().is_some(), "egc released the lock");
-    }
-
-    #[test]
-    fn egc_releases_lock_before_app_calls() {
         let ctx = Arc::new(testutil::ctx());
-        let seen_unlocked = Arc::new(AtomicUsize::new(0));
+        let ran_unlocked = Arc::new(AtomicUsize::new(0));
         {
             let mut egc = Egc::new(&ctx, "test");
-            let (c, s) = (ctx.clone(), seen_unlocked.clone());
+            let (c, r) = (ctx.clone(), ran_unlocked.clone());
             egc.queue_event_call(Box::new(move || {
-                if c.state.try_lock().is_some() && !holds_lock(&c) {
-                    s.fetch_add(1, Ordering::SeqCst);
+                // another thread can take the lock: nobody holds it
+                let c2 = c.clone();
+                let free = std::thread::spawn(move || {
+                    drop(Egc::new(&c2, "probe"));
+                    true
+                })
+                .join()
+                .unwrap();
+                if free && !holds_lock(&c) {
+                    r.fetch_add(1, Ordering::SeqCst);
                 }
             }));
+            assert_eq!(ran_unlocked.load(Ordering::SeqCst), 0, "queued, not run, while locked");
         }
-        assert_eq!(seen_unlocked.load(Ordering::SeqCst), 1);
+        assert_eq!(ran_unlocked.load(Ordering::SeqCst), 1);
+        assert!(!holds_lock(&ctx), "egc released the lock");
     }
 
     #[test]
@@ -286,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn unlocked_section_clears_the_held_record() {
+    fn unlocked_section_releases_the_lock() {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
         assert!(holds_lock(&ctx));
@@ -294,6 +380,43 @@ mod tests {
         assert!(!inside);
         assert!(holds_lock(&ctx));
         drop(egc);
+        assert!(!holds_lock(&ctx));
+    }
+
+    /// Work deferred by a nested egc (libxl's internal API, entered from C)
+    /// waits for the thread's outer egc, and runs when that one goes.
+    #[test]
+    fn a_nested_egcs_deferred_work_runs_when_the_outer_one_goes() {
+        let ctx = testutil::ctx();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut outer = Egc::new(&ctx, "test");
+        {
+            let mut inner = Egc::nested(&ctx, 0);
+            let r = ran.clone();
+            inner.queue_event_call(Box::new(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "still deferred: the outer egc holds the lock");
+        outer.st(); // the outer egc is still usable
+        drop(outer);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn deferred_work_of_a_c_frame_runs_at_its_cleanup() {
+        let ctx = testutil::ctx();
+        let ran = Arc::new(AtomicUsize::new(0));
+        {
+            let mut e = Egc::nested(&ctx, 0);
+            let r = ran.clone();
+            e.queue_event_call(Box::new(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        Egc::run_deferred(&ctx);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
         assert!(!holds_lock(&ctx));
     }
 }

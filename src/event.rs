@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::egc::Egc;
+use crate::egc::{in_hook, Egc};
 use crate::rc::{Rc, ERROR_FAIL, ERROR_NOT_READY};
 
 /// `libxl_event_type` values.
@@ -112,7 +112,7 @@ impl Egc<'_> {
 
     /// An event happened: to `event_occurs` or into the queue.
     pub fn event_occurred(&mut self, ev: Event) {
-        let occurs = self.events.hooks.as_ref().filter(|h| h.occurs_mask & ev.mask_bit() != 0).and_then(|h| h.occurs.clone());
+        let occurs = self.s().events.hooks.as_ref().filter(|h| h.occurs_mask & ev.mask_bit() != 0).and_then(|h| h.occurs.clone());
         if let Some(occurs) = occurs {
             crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: to event_occurs callback", ev.kind.type_num(), ev.for_user);
             self.queue_event_call(Box::new(move || occurs(ev)));
@@ -134,8 +134,9 @@ impl Egc<'_> {
     /// Removes and returns the first queued event matching `typemask` and
     /// `pred`, or `ERROR_NOT_READY`.
     pub fn event_check(&mut self, typemask: u64, pred: &mut dyn FnMut(&Event) -> bool) -> Result<Event, Rc> {
+        let ctx = self.ctx;
         let q = &mut self.st().events.queue;
-        let pos = q.iter().position(|ev| typemask & ev.mask_bit() != 0 && pred(ev));
+        let pos = in_hook(ctx, || q.iter().position(|ev| typemask & ev.mask_bit() != 0 && pred(ev)));
         match pos {
             Some(i) => Ok(q.remove(i).expect("position is in range")),
             None => Err(ERROR_NOT_READY),
@@ -177,9 +178,9 @@ impl Egc<'_> {
     /// held, as libxl does); without one, the program exits, as in libxl.
     pub fn disaster(&mut self, msg: &str, errnoval: i32) {
         crate::xl_log_errno!(self.ctx, Critical, errnoval, "DISASTER in event loop: {msg}");
-        let hook = self.events.hooks.as_ref().and_then(|h| h.disaster.clone());
+        let hook = self.s().events.hooks.as_ref().and_then(|h| h.disaster.clone());
         match hook {
-            Some(d) => d(0, msg, errnoval),
+            Some(d) => in_hook(self.ctx, || d(0, msg, errnoval)),
             None => {
                 crate::xl_log!(self.ctx, Critical, "DISASTER in event loop not handled by libxl application");
                 eprintln!("libxl: fatal error, exiting program: DISASTER in event loop not handled by libxl application");
@@ -211,7 +212,7 @@ mod tests {
         assert_eq!(egc.event_check(only_ops, &mut |_| true).unwrap().for_user, 1);
         assert_eq!(egc.event_check(only_ops, &mut |e| e.for_user == 9), Err(ERROR_NOT_READY));
         assert_eq!(egc.event_check(u64::MAX, &mut |_| true).unwrap().for_user, 9);
-        assert_eq!(egc.events.queued(), 1);
+        assert_eq!(egc.s().events.queued(), 1);
     }
 
     #[test]
@@ -228,7 +229,7 @@ mod tests {
             }));
             egc.event_occurred(op(5));
             egc.event_occurred(Event::new(0, 6, EventKind::DomainCreateConsoleAvailable));
-            assert_eq!(egc.events.queued(), 1, "only the unmasked type is queued");
+            assert_eq!(egc.s().events.queued(), 1, "only the unmasked type is queued");
         }
         assert_eq!(*got.lock(), vec![5]);
     }
@@ -240,7 +241,7 @@ mod tests {
         let w = egc.st().pollers.get().unwrap();
         egc.st().pollers.get_mut(w).wants_events = true;
         egc.event_occurred(op(1));
-        let fd = egc.pollers.wakeup_fd(w);
+        let fd = egc.s().pollers.wakeup_fd(w);
         assert_ne!(crate::sys::poll::recheck(fd, crate::sys::POLLIN), 0);
     }
 }

@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use crate::egc::Egc;
+use crate::egc::{in_hook, Egc};
 use crate::ev::fd::EvFd;
 use crate::ev::time::EvTime;
 use crate::rc::{Rc, ERROR_INVAL};
@@ -82,12 +82,12 @@ pub struct HookState {
 
 impl Egc<'_> {
     fn hooks(&self) -> Option<Arc<dyn OseventHooks>> {
-        self.hooks.hooks.clone()
+        self.s().hooks.hooks.clone()
     }
 
     /// `libxl_osevent_register_hooks`.
     pub fn register_osevent_hooks(&mut self, hooks: Option<Arc<dyn OseventHooks>>) {
-        if !self.fds.is_empty() || self.times.has_finite() {
+        if !self.s().fds.is_empty() || self.s().times.has_finite() {
             self.ctx.fatal(
                 "libxl_osevent_register_hooks called while fds or timeouts are already registered \
                  (hooks must be installed before any osevent exists)",
@@ -99,15 +99,15 @@ impl Egc<'_> {
 
     pub(crate) fn hook_fd_register(&mut self, ev: EvFd, fd: i32, events: i16) -> Result<(), Rc> {
         let Some(h) = self.hooks() else { return Ok(()) };
-        let for_app = h.fd_register(fd, events, fd_for_libxl(ev))?;
+        let for_app = in_hook(self.ctx, || h.fd_register(fd, events, fd_for_libxl(ev)))?;
         self.set_fd_for_app(ev, for_app);
         Ok(())
     }
 
     pub(crate) fn hook_fd_modify(&mut self, ev: EvFd, fd: i32, events: i16) -> Result<(), Rc> {
         let Some(h) = self.hooks() else { return Ok(()) };
-        let mut for_app = self.hooks.fd_for_app.get(&ev).copied().unwrap_or(0);
-        let r = h.fd_modify(fd, &mut for_app, events);
+        let mut for_app = self.s().hooks.fd_for_app.get(&ev).copied().unwrap_or(0);
+        let r = in_hook(self.ctx, || h.fd_modify(fd, &mut for_app, events));
         // A failed modify may still have updated the registration value.
         self.set_fd_for_app(ev, for_app);
         r
@@ -116,7 +116,7 @@ impl Egc<'_> {
     pub(crate) fn hook_fd_deregister(&mut self, ev: EvFd, fd: i32) {
         let for_app = self.st().hooks.fd_for_app.remove(&ev).unwrap_or(0);
         if let Some(h) = self.hooks() {
-            h.fd_deregister(fd, for_app);
+            in_hook(self.ctx, || h.fd_deregister(fd, for_app));
         }
     }
 
@@ -124,7 +124,7 @@ impl Egc<'_> {
     pub(crate) fn hook_timeout_register(&mut self, ev: EvTime, deadline: u64) -> Result<Option<Token>, Rc> {
         let Some(h) = self.hooks() else { return Ok(None) };
         let nexus = self.st().hooks.time_nexi.insert(TimeNexus { ev: Some(ev), for_app: 0 });
-        match h.timeout_register(clock::mono_to_wall(deadline), timeout_for_libxl(nexus)) {
+        match in_hook(self.ctx, || h.timeout_register(clock::mono_to_wall(deadline), timeout_for_libxl(nexus))) {
             Ok(for_app) => {
                 self.st().hooks.time_nexi.get_mut(nexus).expect("just inserted").for_app = for_app;
                 Ok(Some(nexus))
@@ -147,7 +147,7 @@ impl Egc<'_> {
         n.ev = None;
         let mut for_app = n.for_app;
         if let Some(h) = self.hooks() {
-            if let Err(rc) = h.timeout_modify_now(&mut for_app) {
+            if let Err(rc) = in_hook(self.ctx, || h.timeout_modify_now(&mut for_app)) {
                 crate::xl_log!(self.ctx, Error, "timeout nexus {nexus}: application's timeout_modify hook failed (rc={rc})");
             }
         }
@@ -163,7 +163,7 @@ impl Egc<'_> {
     /// kind's tag) is recognised and ignored at DEBUG, like a well-formed
     /// stale token (a normal race, handled by the caller).
     fn occurred_token(&self, entry: &str, for_libxl: usize, timeout: bool) -> Result<Token, Rc> {
-        if self.hooks.hooks.is_none() {
+        if self.s().hooks.hooks.is_none() {
             crate::xl_log!(self.ctx, Error,
                 "{entry}: invalid argument for_libxl ({for_libxl:#x}): no osevent hooks are registered, \
                  so libxl gave out no for_libxl values; ignored");
@@ -287,11 +287,11 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::ForEvent(1));
         assert_eq!(rc, ERROR_OSEVENT_REG_FAIL);
-        assert!(egc.fds.is_empty() && egc.aos.is_empty() && egc.times.is_empty());
+        assert!(egc.s().fds.is_empty() && egc.s().aos.is_empty() && egc.s().times.is_empty());
         *rec.fail_register.lock() = Some(42); // "any positive int" passes through too
         let ao = egc.ao_create(AoHow::ForEvent(2), 0).unwrap();
         assert_eq!(egc.ev_time_register_rel(ao, 1000, Box::new(|_, _, _| {})).err(), Some(42));
-        assert!(egc.times.is_empty() && egc.hooks.time_nexi.is_empty());
+        assert!(egc.s().times.is_empty() && egc.s().hooks.time_nexi.is_empty());
     }
 
     #[test]
@@ -304,9 +304,9 @@ mod tests {
         let nexus = *rec.last_timeout_token.lock();
         egc.ev_time_deregister(ev);
         assert_eq!(rec.calls.lock().last().unwrap(), "timeout_modify_now 77");
-        assert_eq!(egc.hooks.time_nexi.len(), 1, "kept until the application reports it");
+        assert_eq!(egc.s().hooks.time_nexi.len(), 1, "kept until the application reports it");
         egc.osevent_occurred_timeout(nexus).unwrap();
-        assert!(egc.hooks.time_nexi.is_empty());
+        assert!(egc.s().hooks.time_nexi.is_empty());
         egc.osevent_occurred_timeout(nexus).unwrap(); // duplicate: ignored
     }
 

@@ -53,7 +53,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::ao::AoId;
-use crate::egc::Egc;
+use crate::egc::{in_hook, Egc};
 use crate::ev::fd::EvFd;
 use crate::rc::{Rc, ERROR_FAIL, ERROR_INVAL, ERROR_UNKNOWN_CHILD};
 use crate::sys::atfork::{self, ForkSafe};
@@ -236,7 +236,7 @@ fn sigchld_selfpipe_fd(egc: &mut Egc<'_>, _ev: EvFd, _fd: i32, _events: i16, rev
 impl Egc<'_> {
     /// `libxl_childproc_setmode`.
     pub fn childproc_setmode(&mut self, owner: ChldOwner, hooks: Option<Arc<dyn ChildprocHooks>>) {
-        let n = self.children.len();
+        let n = self.s().children.len();
         if n > 0 {
             self.ctx.fatal(&format!(
                 "libxl_childproc_setmode called while the ctx has {n} child process(es); \
@@ -254,14 +254,14 @@ impl Egc<'_> {
     }
 
     fn perhaps_sigchld_needed(&mut self, creating: bool) -> Result<(), Rc> {
-        if self.children.sigchld_ours(creating) {
+        if self.s().children.sigchld_ours(creating) {
             self.sigchld_needed()?;
         }
         Ok(())
     }
 
     fn perhaps_sigchld_notneeded(&mut self) {
-        if !self.children.sigchld_ours(false) {
+        if !self.s().children.sigchld_ours(false) {
             self.sigchld_notneeded();
         }
     }
@@ -269,7 +269,7 @@ impl Egc<'_> {
     /// Makes SIGCHLD ours: self-pipe, its fd registration, the handler.
     /// Idempotent.
     fn sigchld_needed(&mut self) -> Result<(), Rc> {
-        if self.children.selfpipe.is_none() {
+        if self.s().children.selfpipe.is_none() {
             let pipe = Wakeup::new().map_err(|e| {
                 crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "cannot create the SIGCHLD self-pipe");
                 ERROR_FAIL
@@ -281,21 +281,21 @@ impl Egc<'_> {
             st.children.selfpipe = Some(pipe);
         }
         let (read_fd, write_fd) = {
-            let p = self.children.selfpipe.as_ref().expect("made above");
+            let p = self.s().children.selfpipe.as_ref().expect("made above");
             (p.read_fd(), p.write_fd())
         };
-        if self.children.selfpipe_ev.is_none() {
+        if self.s().children.selfpipe_ev.is_none() {
             let ev = self.ev_fd_register_fn(None, read_fd, POLLIN, sigchld_selfpipe_fd, 0)?;
             self.st().children.selfpipe_ev = Some(ev);
         }
-        if self.children.sigchld.is_none() {
+        if self.s().children.sigchld.is_none() {
             match sigchld::add_user(write_fd) {
                 Ok(slot) => self.st().children.sigchld = Some(slot),
                 Err(AddError::ForeignHandler) => self.ctx.fatal(&format!(
                     "libxl needs SIGCHLD (childproc mode {:?}) but the application has its own SIGCHLD handler; \
                      an application that handles SIGCHLD must call libxl_childproc_setmode with \
                      libxl_sigchld_owner_mainloop",
-                    self.children.owner
+                    self.s().children.owner
                 )),
                 Err(AddError::Full) => {
                     crate::xl_log!(self.ctx, Error, "cannot take SIGCHLD: {} ctxs already want it", sigchld::MAX_USERS);
@@ -330,8 +330,9 @@ impl Egc<'_> {
             self.perhaps_sigchld_notneeded();
             return Err(rc);
         }
-        let hooks = self.children.hooks.clone().filter(|h| h.has_fork_replacement());
-        let replacement = hooks.as_ref().map(|h| move || h.fork_replacement());
+        let hooks = self.s().children.hooks.clone().filter(|h| h.has_fork_replacement());
+        let ctx = self.ctx;
+        let replacement = hooks.as_ref().map(|h| move || in_hook(ctx, || h.fork_replacement()));
         let spawned = match &replacement {
             Some(f) => process::spawn(Some(f), action),
             None => process::spawn(None, action),
@@ -358,7 +359,7 @@ impl Egc<'_> {
 
     /// The child's pid, while it has not been reaped or deregistered.
     pub fn ev_child_pid(&self, ch: EvChild) -> Option<i32> {
-        self.children.children.get(ch).filter(|c| matches!(c.waiter, Waiter::Op(_))).map(|c| c.pid)
+        self.s().children.children.get(ch).filter(|c| matches!(c.waiter, Waiter::Op(_))).map(|c| c.pid)
     }
 
     pub fn ev_child_inuse(&self, ch: EvChild) -> bool {
@@ -405,7 +406,7 @@ impl Egc<'_> {
     /// `pid` was reaped by the application (`Mainloop`) or by us: 0 if it
     /// was ours, else `ERROR_UNKNOWN_CHILD`.
     fn child_reaped_pid(&mut self, pid: i32, status: i32) -> Rc {
-        let Some(&ch) = self.children.by_pid.get(&pid) else { return ERROR_UNKNOWN_CHILD };
+        let Some(&ch) = self.s().children.by_pid.get(&pid) else { return ERROR_UNKNOWN_CHILD };
         directory(|d| d.owner.remove(&pid));
         self.child_reaped_ours(ch, status);
         self.perhaps_sigchld_notneeded();
@@ -413,7 +414,7 @@ impl Egc<'_> {
     }
 
     fn require_mainloop(&self, entry: &str) -> bool {
-        let owner = self.children.owner;
+        let owner = self.s().children.owner;
         if owner != ChldOwner::Mainloop {
             crate::xl_log!(self.ctx, Error,
                 "{entry}: refused: only for libxl_sigchld_owner_mainloop (this ctx's mode is {owner:?}, \
@@ -447,10 +448,10 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "unexpected poll event {revents:#x} on the SIGCHLD self-pipe");
             self.disaster("unexpected poll event on the SIGCHLD self-pipe", 0);
         }
-        if let Some(Err(e)) = self.children.selfpipe.as_ref().map(Wakeup::drain) {
+        if let Some(Err(e)) = self.s().children.selfpipe.as_ref().map(Wakeup::drain) {
             self.disaster("cannot read the SIGCHLD self-pipe", e.raw_os_error().unwrap_or(0));
         }
-        match self.children.owner {
+        match self.s().children.owner {
             ChldOwner::LibxlAlwaysSelectiveReap | ChldOwner::Mainloop => self.childproc_checkall(),
             ChldOwner::Libxl | ChldOwner::LibxlAlways => self.childproc_reap_all(),
         }
@@ -461,7 +462,7 @@ impl Egc<'_> {
         let id = self.ctx.id;
         let mail = directory(|d| d.mail.get_mut(&id).map(|m| std::mem::take(&mut m.reaped)).unwrap_or_default());
         for (pid, status) in mail {
-            if let Some(&ch) = self.children.by_pid.get(&pid) {
+            if let Some(&ch) = self.s().children.by_pid.get(&pid) {
                 crate::xl_log!(self.ctx, Debug, "child [{pid}] was reaped for us by another ctx");
                 self.child_reaped_ours(ch, status);
             }
@@ -474,7 +475,7 @@ impl Egc<'_> {
         self.deliver_mail();
         loop {
             let id = self.ctx.id;
-            let mine: Vec<(EvChild, i32)> = self.children.children.iter().map(|(ch, c)| (ch, c.pid)).collect();
+            let mine: Vec<(EvChild, i32)> = self.s().children.children.iter().map(|(ch, c)| (ch, c.pid)).collect();
             let mut reaped = Vec::new();
             for (ch, pid) in mine {
                 match process::waitpid_nohang(pid) {
@@ -521,7 +522,7 @@ impl Egc<'_> {
     fn childproc_reap_all(&mut self) {
         self.deliver_mail();
         let id = self.ctx.id;
-        while self.children.sigchld_ours(false) {
+        while self.s().children.sigchld_ours(false) {
             let got = directory(|d| loop {
                 match process::waitpid_nohang(-1)? {
                     Wait::Reaped(pid, status) => match d.owner.remove(&pid) {
@@ -534,7 +535,7 @@ impl Egc<'_> {
             });
             match got {
                 Ok(None) => break,
-                Ok(Some(Reaped::Ours(pid, status))) => match self.children.by_pid.get(&pid) {
+                Ok(Some(Reaped::Ours(pid, status))) => match self.s().children.by_pid.get(&pid) {
                     Some(&ch) => self.child_reaped_ours(ch, status),
                     None => self.foreign_child_reaped(pid, status),
                 },
@@ -552,7 +553,7 @@ impl Egc<'_> {
     /// We reaped a child nobody in libxl started: the application's
     /// `reaped_callback` hears of it (lock released), or it is logged.
     fn foreign_child_reaped(&mut self, pid: i32, status: i32) {
-        let hooks = self.children.hooks.clone();
+        let hooks = self.s().children.hooks.clone();
         let rc = match hooks {
             Some(h) => self.unlocked(|| h.reaped_callback(pid, status)),
             None => None,
@@ -575,7 +576,7 @@ impl Egc<'_> {
     /// (still-running ones are logged: no-one will reap them for this ctx).
     pub fn childproc_teardown(&mut self) {
         self.sigchld_notneeded();
-        let n = self.children.len();
+        let n = self.s().children.len();
         if n > 0 {
             crate::xl_log!(self.ctx, Error,
                 "libxl_ctx_free: {n} child process(es) not yet reaped are forgotten (their operations never complete)");
@@ -620,7 +621,7 @@ mod tests {
         let pid = egc.st().pollers.get().unwrap();
         // A ticker wakes the poller now and then, so that a missed SIGCHLD
         // fails the test at the deadline instead of hanging it.
-        let wake_fd = egc.pollers.wakeup_fd(pid);
+        let wake_fd = egc.s().pollers.wakeup_fd(pid);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
         let ticker = std::thread::spawn(move || {
@@ -658,7 +659,7 @@ mod tests {
         egc.ao_inprogress(ao);
         run_until(&mut egc, |e| completion(e, 1).is_some());
         assert_eq!(got.load(Ordering::SeqCst), exit_status(5));
-        assert!(egc.children.is_empty());
+        assert!(egc.s().children.is_empty());
     }
 
     #[test]
@@ -673,8 +674,8 @@ mod tests {
         egc.ao_complete(ao, ERROR_ABORTED);
         assert!(!egc.ev_child_inuse(ch), "deregistered at completion");
         assert_eq!(completion(&mut egc, 2), None, "not reported while the killed child is unreaped");
-        assert_eq!(egc.children.len(), 1, "still on our books");
-        run_until(&mut egc, |e| e.children.is_empty());
+        assert_eq!(egc.s().children.len(), 1, "still on our books");
+        run_until(&mut egc, |e| e.s().children.is_empty());
         assert_eq!(completion(&mut egc, 2), Some(ERROR_ABORTED));
         assert_eq!(process::waitpid_nohang(pid).unwrap(), Wait::NoChild, "reaped: no zombie");
     }
@@ -689,7 +690,7 @@ mod tests {
         egc.ev_child_fork(ao, sh("sleep 10"), Box::new(|_, _, _, _| panic!("killed: no callback"))).unwrap();
         egc.ao_inprogress(ao);
         assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
-        run_until(&mut egc, |e| e.children.is_empty());
+        run_until(&mut egc, |e| e.s().children.is_empty());
         assert_eq!(completion(&mut egc, 3), Some(ERROR_ABORTED));
     }
 
@@ -698,7 +699,7 @@ mod tests {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
         egc.childproc_setmode(ChldOwner::Mainloop, None);
-        assert!(egc.children.selfpipe.is_none(), "mainloop: no self-pipe, no handler");
+        assert!(egc.s().children.selfpipe.is_none(), "mainloop: no self-pipe, no handler");
         let ao = egc.ao_create(AoHow::ForEvent(4), 0).unwrap();
         let ch = egc.ev_child_fork(ao, sh("exit 9"), Box::new(move |egc, _, _, st| egc.ao_complete(ao, st >> 8))).unwrap();
         let pid = egc.ev_child_pid(ch).unwrap();
@@ -720,7 +721,7 @@ mod tests {
         egc.ao_inprogress(ao);
         for _ in 0..5000 {
             egc.childproc_sigchld_occurred();
-            if egc.children.is_empty() {
+            if egc.s().children.is_empty() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
@@ -740,14 +741,14 @@ mod tests {
     fn selective_mode_holds_sigchld_until_teardown_and_libxl_mode_only_while_children_exist() {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
-        assert!(egc.children.sigchld.is_none(), "default mode without children: not ours");
+        assert!(egc.s().children.sigchld.is_none(), "default mode without children: not ours");
         selective(&mut egc);
-        assert!(egc.children.sigchld.is_some() && egc.children.selfpipe_ev.is_some());
+        assert!(egc.s().children.sigchld.is_some() && egc.s().children.selfpipe_ev.is_some());
         egc.childproc_setmode(ChldOwner::Libxl, None);
-        assert!(egc.children.sigchld.is_none() && egc.children.selfpipe_ev.is_none());
+        assert!(egc.s().children.sigchld.is_none() && egc.s().children.selfpipe_ev.is_none());
         selective(&mut egc);
         egc.childproc_teardown();
-        assert!(egc.children.sigchld.is_none() && egc.children.selfpipe.is_none());
+        assert!(egc.s().children.sigchld.is_none() && egc.s().children.selfpipe.is_none());
     }
 
     #[test]
@@ -766,7 +767,7 @@ mod tests {
             assert_eq!(d.owner.remove(&pid), Some(id), "entered before the child could run");
             d.post(id, pid, status);
         });
-        run_until(&mut egc, |e| e.children.is_empty());
+        run_until(&mut egc, |e| e.s().children.is_empty());
         assert_eq!(completion(&mut egc, 6), Some(4));
     }
 }

@@ -211,7 +211,7 @@ impl Egc<'_> {
     /// Changes the events of a live registration. Widening the events makes
     /// sleepers' sets stale, exactly like a new registration.
     pub fn ev_fd_modify(&mut self, ev: EvFd, events: i16) -> Result<(), Rc> {
-        let Some(e) = self.fds.slab.get(ev) else {
+        let Some(e) = self.s().fds.slab.get(ev) else {
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} modify: not registered");
             return Err(ERROR_INVAL);
         };
@@ -232,7 +232,7 @@ impl Egc<'_> {
             (true, false) => {}
         }
         crate::xl_log!(self.ctx, Debug, "ev_fd={ev} modify fd={fd} events={old:#x}->{events:#x}");
-        let new_union = self.fds.union_events(fd);
+        let new_union = self.s().fds.union_events(fd);
         self.fd_interest(fd, old_union, new_union);
         Ok(())
     }
@@ -295,7 +295,7 @@ impl Egc<'_> {
                 interest.requeue_closed(closed_before);
                 st.interest = Some(interest);
                 st.pollers.note_ep_sleep_changed();
-                crate::xl_log!(self.ctx, Debug, "poller: epoll set made for {} fds", self.fds.by_fd.len());
+                crate::xl_log!(self.ctx, Debug, "poller: epoll set made for {} fds", self.s().fds.by_fd.len());
                 for f in found {
                     self.interest_finding(f);
                 }
@@ -336,11 +336,11 @@ impl Egc<'_> {
     }
 
     pub fn ev_fd_isregistered(&self, ev: EvFd) -> bool {
-        self.fds.slab.contains(ev)
+        self.s().fds.slab.contains(ev)
     }
 
     pub(crate) fn set_fd_for_app(&mut self, ev: EvFd, for_app: usize) {
-        if self.fds.slab.contains(ev) {
+        if self.s().fds.slab.contains(ev) {
             self.st().hooks.fd_for_app.insert(ev, for_app);
         }
     }
@@ -367,7 +367,7 @@ impl Egc<'_> {
     /// that asks for events is told `POLLNVAL`, without a re-check: the
     /// number may name another file by now (even one of the library's).
     pub(crate) fn fd_closed(&mut self, fd: i32) {
-        let Some(regs) = self.fds.regs_for(fd) else { return };
+        let Some(regs) = self.s().fds.regs_for(fd) else { return };
         for &ev in regs.iter() {
             if let Some(events) = self.fd_dispatchable(ev, fd) {
                 self.fd_run(ev, fd, events, sys::POLLNVAL);
@@ -379,7 +379,7 @@ impl Egc<'_> {
     /// this fd, not running, asking for something (a registration parked
     /// after `POLLNVAL`, or modified to 0, is told nothing more).
     fn fd_dispatchable(&self, ev: EvFd, fd: i32) -> Option<i16> {
-        let Some(e) = self.fds.slab.get(ev) else {
+        let Some(e) = self.s().fds.slab.get(ev) else {
             crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: stale (no longer registered), ignored");
             return None;
         };
@@ -486,7 +486,7 @@ mod tests {
             .unwrap();
         egc.fd_occurs(ev, r.as_raw_fd(), POLLIN);
         assert!(!egc.ev_fd_isregistered(ev));
-        assert!(egc.fds.is_empty());
+        assert!(egc.s().fds.is_empty());
     }
 
     /// The dense poll set always holds exactly one entry per registration
@@ -520,10 +520,10 @@ mod tests {
                 _ => {}
             }
             let mut set = Vec::new();
-            egc.fds.fill_set(&mut set);
+            egc.s().fds.fill_set(&mut set);
             let mut want: Vec<(i32, i16)> = live
                 .iter()
-                .filter_map(|&t| egc.fds.get(t))
+                .filter_map(|&t| egc.s().fds.get(t))
                 .filter(|e| e.events != 0)
                 .map(|e| (e.fd, e.events))
                 .collect();
@@ -546,13 +546,13 @@ mod tests {
             let fd = r.as_raw_fd();
             let mut egc = Egc::new(&ctx, "test");
             let ev = egc.ev_fd_register(None, fd, POLLIN, counting(&n)).unwrap();
-            assert_eq!(egc.fds.set_len(), 1);
+            assert_eq!(egc.s().fds.set_len(), 1);
             drop((r, w));
             egc.fd_occurs(ev, fd, crate::sys::POLLIN);
             assert_eq!(n.load(Ordering::SeqCst), 1, "{backend:?}: the callback sees POLLNVAL once");
             assert!(egc.ev_fd_isregistered(ev), "still registered: only the owner may deregister it");
-            assert_eq!(egc.fds.get(ev).unwrap().events, 0, "parked");
-            assert_eq!(egc.fds.set_len(), 0, "no longer in any poll set, so it cannot spin");
+            assert_eq!(egc.s().fds.get(ev).unwrap().events, 0, "parked");
+            assert_eq!(egc.s().fds.set_len(), 0, "no longer in any poll set, so it cannot spin");
             egc.fd_occurs(ev, fd, crate::sys::POLLNVAL);
             assert_eq!(n.load(Ordering::SeqCst), 1, "{backend:?}: once");
             egc.ev_fd_deregister(ev);
@@ -564,6 +564,6 @@ mod tests {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
         assert_eq!(egc.ev_fd_register(None, -1, POLLIN, Box::new(|_, _, _, _, _| {})).err(), Some(crate::rc::ERROR_INVAL));
-        assert!(egc.fds.is_empty());
+        assert!(egc.s().fds.is_empty());
     }
 }

@@ -164,7 +164,7 @@ impl Egc<'_> {
     }
 
     pub fn ev_time_isregistered(&self, ev: EvTime) -> bool {
-        self.times.slab.contains(ev)
+        self.s().times.slab.contains(ev)
     }
 
     /// Removes a registration and its abortable and hook mirror; returns
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(*order.lock(), vec![1, 2]);
         egc.fire_due_timeouts(base + 100_000_000);
         assert_eq!(*order.lock(), vec![1, 2, 0]);
-        assert!(egc.times.is_empty());
+        assert!(egc.s().times.is_empty());
     }
 
     #[test]
@@ -260,7 +260,7 @@ mod tests {
         for ev in &evs[..990] {
             egc.ev_time_deregister(*ev);
         }
-        assert!(egc.times.heap.len() <= 2 * egc.times.len().max(64), "heap {} live {}", egc.times.heap.len(), egc.times.len());
+        assert!(egc.s().times.heap.len() <= 2 * egc.s().times.len().max(64), "heap {} live {}", egc.s().times.heap.len(), egc.s().times.len());
     }
 
     #[test]

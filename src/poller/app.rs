@@ -57,7 +57,7 @@ impl Egc<'_> {
     /// `libxl_osevent_afterpoll`: dispatches `fds` (the set from the last
     /// beforepoll, with revents filled in by poll) and due timeouts.
     pub fn app_afterpoll(&mut self, fds: &[PollFd], now: u64) {
-        let app = self.pollers.app();
+        let app = self.s().pollers.app();
         let st = self.st();
         st.pollers.app_armed = false;
         let gen = st.pollers.app_set_gen;

@@ -345,7 +345,7 @@ mod tests {
     use crate::testutil;
 
     fn woken(egc: &Egc<'_>, id: PollerId) -> bool {
-        sys::poll::recheck(egc.pollers.wakeup_fd(id), sys::POLLIN) & sys::POLLIN != 0
+        sys::poll::recheck(egc.s().pollers.wakeup_fd(id), sys::POLLIN) & sys::POLLIN != 0
     }
 
     /// Two threads "sleep" (hold active pollers); an fd is added; when the
@@ -367,7 +367,7 @@ mod tests {
         egc.baton_pass();
         let n = [a, b].iter().filter(|&&p| woken(&egc, p)).count();
         assert_eq!(n, 1, "exactly one stale sleeper is woken");
-        assert!(woken(&egc, egc.pollers.app()), "the application poller is woken too");
+        assert!(woken(&egc, egc.s().pollers.app()), "the application poller is woken too");
     }
 
     /// Between afterpoll and the next beforepoll the application sleeps on
@@ -377,7 +377,7 @@ mod tests {
         let ctx = testutil::ctx();
         let (r, _w) = testutil::pipe();
         let mut egc = Egc::new(&ctx, "test");
-        let app = egc.pollers.app();
+        let app = egc.s().pollers.app();
         egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
             .unwrap();
         egc.baton_pass();
@@ -446,6 +446,6 @@ mod tests {
         egc.st().pollers.put(a);
         let b = egc.st().pollers.get().unwrap();
         assert_eq!(a, b);
-        assert_eq!(egc.pollers.total(), 2, "app poller + one pooled");
+        assert_eq!(egc.s().pollers.total(), 2, "app poller + one pooled");
     }
 }

@@ -93,15 +93,15 @@ impl Egc<'_> {
     /// One turn of the library's own event loop on poller `pid`. `EINTR`
     /// is a turn in which nothing happened.
     pub fn eventloop_iteration(&mut self, pid: PollerId) -> Result<(), Rc> {
-        if self.ctx.backend.wants_interest(self.fds.distinct_fds(), self.interest.is_some()) {
-            if self.interest.is_none() {
+        if self.ctx.backend.wants_interest(self.s().fds.distinct_fds(), self.s().interest.is_some()) {
+            if self.s().interest.is_none() {
                 // Made when first wanted, then kept in step by every
                 // registration: a ctx whose threads never sleep in the
                 // library (osevent hooks, the application's loop) pays
                 // nothing for it.
                 self.interest_rebuild();
             }
-            if self.interest.is_some() {
+            if self.s().interest.is_some() {
                 return self.eventloop_iteration_epoll(pid);
             }
         }
@@ -240,11 +240,11 @@ impl Egc<'_> {
     /// Returns whether any callback ran. With `app_gen`, a registration
     /// already dispatched for that beforepoll set is skipped.
     pub(super) fn dispatch_fd(&mut self, fd: i32, revents: i16, app_gen: Option<u32>) -> bool {
-        let Some(regs) = self.fds.regs_for(fd) else { return false };
+        let Some(regs) = self.s().fds.regs_for(fd) else { return false };
         let mut ran = false;
         for &ev in regs.iter() {
             if let Some(g) = app_gen {
-                if self.fds.app_gen(ev) == Some(g) {
+                if self.s().fds.app_gen(ev) == Some(g) {
                     continue;
                 }
             }
@@ -266,7 +266,7 @@ impl Egc<'_> {
     }
 
     pub(super) fn afterpoll_dispatch(&mut self, pid: PollerId, fds: &[PollFd], now: u64, app_gen: Option<u32>) {
-        let wake = self.pollers.wakeup_fd(pid);
+        let wake = self.s().pollers.wakeup_fd(pid);
         let mut ready: smallvec::SmallVec<[(i32, i16); 8]> = smallvec::SmallVec::new();
         sys::poll::for_each_ready(fds, |i| ready.push((fds[i].fd, fds[i].revents)));
         ready.sort_unstable_by_key(|r| r.0);
@@ -340,7 +340,7 @@ mod tests {
             let rc = crate::testops::fdevent::test_fdevent(&mut egc, NEVER_OPEN, POLLIN, AoHow::Sync);
             assert_eq!(rc, crate::rc::ERROR_FAIL, "{backend:?}: POLLNVAL completes the op with an error");
             assert!(t0.elapsed().as_millis() < 100, "{backend:?}: promptly, not by the audit");
-            assert!(egc.fds.is_empty());
+            assert!(egc.s().fds.is_empty());
         }
     }
 
@@ -395,12 +395,12 @@ mod tests {
         egc.ev_fd_register(None, r.as_raw_fd(), POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
         egc.ev_time_register_rel(ao, 0, Box::new(|_, _, rc| assert_eq!(rc, ERROR_TIMEDOUT))).unwrap();
         egc.eventloop_iteration(pid).unwrap(); // an epoll sleep; fires the timer
-        assert!(!egc.pollers.get_ref(pid).osevents_added);
+        assert!(!egc.s().pollers.get_ref(pid).osevents_added);
         let (r2, _w2) = testutil::pipe();
         egc.ev_fd_register(None, r2.as_raw_fd(), POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
-        assert!(!egc.pollers.get_ref(pid).osevents_added, "a new fd is in the instance already");
+        assert!(!egc.s().pollers.get_ref(pid).osevents_added, "a new fd is in the instance already");
         egc.ev_time_register_rel(ao, 50, Box::new(|_, _, _| {})).unwrap();
-        assert!(egc.pollers.get_ref(pid).osevents_added, "a new timeout makes it stale");
+        assert!(egc.s().pollers.get_ref(pid).osevents_added, "a new timeout makes it stale");
         egc.ao_complete(ao, 0);
     }
 }

@@ -17,6 +17,8 @@
 //! * [`sigchld`]: the process-wide SIGCHLD handler, which writes a byte to
 //!   each interested ctx's self-pipe, installed for the first such ctx and
 //!   removed (previous disposition restored) after the last;
+//! * [`lock`]: the ctx lock, a recursive pthread mutex (ours, or the C
+//!   ctx's), and the state it guards, reached only by the thread holding it;
 //! * [`atfork`]: the "no forking" lock, taken by `pthread_atfork` handlers
 //!   around every fork, that guards the little process-wide state of the
 //!   child-process machinery.
@@ -36,6 +38,7 @@
 pub mod atfork;
 pub mod clock;
 pub mod epoll;
+pub mod lock;
 pub mod poll;
 pub mod process;
 pub mod sigchld;

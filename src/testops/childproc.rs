@@ -59,7 +59,7 @@ mod tests {
         let st = Arc::new(AtomicI32::new(-1));
         let s = st.clone();
         let rc = test_childproc(&mut egc, plan(args), timeout_ms, Box::new(move |v| s.store(v, Ordering::SeqCst)), AoHow::Sync);
-        assert!(egc.children.is_empty(), "no child left on the books");
+        assert!(egc.s().children.is_empty(), "no child left on the books");
         (rc, st.load(Ordering::SeqCst))
     }
 
