@@ -8,17 +8,12 @@
 //! whose completion becomes an `event` or an application callback released
 //! by the `Egc` on its way out.
 
-pub mod ao;
-pub mod ctx;
 pub mod egc;
-pub mod ev;
-pub mod event;
 pub mod fasthash;
 pub mod ffi;
 pub mod log;
-pub mod osevent_hooks;
-pub mod poller;
 pub mod rc;
+pub mod reg;
 pub mod sys;
 pub mod testops;
 pub mod token;

@@ -3,7 +3,7 @@
 
 use std::os::fd::OwnedFd;
 
-use crate::ctx::Ctx;
+use crate::egc::Ctx;
 use crate::log::{Level, Logger};
 use crate::sys::Backend;
 

@@ -26,7 +26,7 @@ use std::hash::{Hash, Hasher};
 use std::io;
 
 use stateright::{Checker, Model, Property};
-use xenlight::poller::{PollerId, Pollers, WakeFd};
+use xenlight::reg::poller::{PollerId, Pollers, WakeFd};
 
 /// A wake mechanism that does nothing (the model reads `is_woken`).
 #[derive(Clone, Debug)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::boundary::ffi_entry;
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use super::SendPtr;
-use crate::ao::{AbortKey, AoHow, AopHow};
-use crate::event::Event;
+use crate::reg::ao::{AbortKey, AoHow, AopHow};
+use crate::reg::event::Event;
 
 /// The abort key `how` names (NULL: the synchronous operation).
 ///

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use super::types::libxl_ctx;
-use crate::ctx::Ctx;
+use crate::egc::Ctx;
 use crate::egc::Egc;
 use crate::rc::{ERROR_FAIL, ERROR_INVAL};
 

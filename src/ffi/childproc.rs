@@ -8,7 +8,8 @@ use std::sync::Arc;
 use super::boundary::{ctx_ref, ffi_entry, ffi_entry_ctx};
 use super::types::{libxl_childproc_hooks, libxl_ctx};
 use super::SendPtr;
-use crate::ev::child::{self, ChildprocHooks, ChldOwner};
+use crate::egc::child;
+use crate::reg::child::{ChildprocHooks, ChldOwner};
 use crate::rc::Rc;
 
 /// The application's hook table. libxl does not copy it: the function

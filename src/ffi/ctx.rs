@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 
 use super::boundary::ctx_ref;
 use super::types::{libxl_ctx, xentoollog_logger};
-use crate::ctx::Ctx;
+use crate::egc::Ctx;
 use crate::egc::Egc;
 use crate::rc::{ERROR_FAIL, ERROR_INVAL, ERROR_VERSION};
 

@@ -11,7 +11,7 @@ use super::types::{libxl_ctx, libxl_event, libxl_event_hooks, libxl_event_type};
 /// `libxl_event_predicate *`.
 type Predicate = Option<unsafe extern "C" fn(ev: *const libxl_event, user: *mut c_void) -> c_int>;
 use super::SendPtr;
-use crate::event::{Event, EventHooks, EventKind};
+use crate::reg::event::{Event, EventHooks, EventKind};
 use crate::rc::{ERROR_FAIL, ERROR_INVAL};
 
 const TYPE_NAMES: [(c_int, &CStr); 5] = [
@@ -109,7 +109,7 @@ pub unsafe extern "C" fn libxl_event_wait(
     unsafe {
         ffi_entry(ENTRY, ctx, |egc| {
             crate::check_arg!(egc, !event_r.is_null(), ENTRY, "event_r", "NULL (libxl would wait forever)");
-            crate::check_arg!(egc, typemask & crate::event::KNOWN_TYPES_MASK != 0, ENTRY, "typemask",
+            crate::check_arg!(egc, typemask & crate::reg::event::KNOWN_TYPES_MASK != 0, ENTRY, "typemask",
                 format!("{typemask:#x} selects no event type (libxl would wait forever)"));
             match egc.event_wait(typemask, &mut with_predicate(predicate, predicate_user)) {
                 Ok(ev) => {
@@ -172,7 +172,7 @@ pub unsafe extern "C" fn libxl_event_dispose(p: *mut libxl_event) {
     // SAFETY: `p` is a valid event; for DISK_EJECT the union holds the
     // disk_eject member, whose string fields are malloc'd or NULL.
     unsafe {
-        if (*p).type_ == crate::event::EVENT_DISK_EJECT as c_int {
+        if (*p).type_ == crate::reg::event::EVENT_DISK_EJECT as c_int {
             let de = &mut (*p).u.disk_eject;
             let d = &mut de.disk;
             for s in [
@@ -240,7 +240,7 @@ pub unsafe extern "C" fn libxl_event_register_callbacks(
                     f(user.get(), p)
                 })
             });
-            let disaster = h.disaster.map(|f| -> crate::event::DisasterFn {
+            let disaster = h.disaster.map(|f| -> crate::reg::event::DisasterFn {
                 Arc::new(move |ty: u32, msg: &str, errnoval: i32| {
                     let m = std::ffi::CString::new(msg.replace('\0', " ")).expect("NULs replaced");
                     // Valid user pointer and NUL-terminated message.

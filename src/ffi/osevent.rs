@@ -8,7 +8,7 @@ use super::boundary::ffi_entry;
 use super::types::{libxl_ctx, libxl_osevent_hooks};
 use super::SendPtr;
 use crate::check_arg;
-use crate::osevent_hooks::OseventHooks;
+use crate::reg::hooks::OseventHooks;
 use crate::rc::{Rc, ERROR_BUFFERFULL, ERROR_OSEVENT_REG_FAIL};
 use crate::sys::clock::{self, Timeval};
 use crate::sys::PollFd;

@@ -8,7 +8,7 @@
 //! (see `ev::child`): the caller never sees a zombie or a stray process.
 #![forbid(unsafe_code)]
 
-use crate::ao::AoHow;
+use crate::reg::ao::AoHow;
 use crate::egc::Egc;
 use crate::rc::Rc;
 use crate::sys::process::{ChildAction, ExecPlan};
@@ -46,7 +46,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::ev::child::ChldOwner;
+    use crate::reg::child::ChldOwner;
     use crate::rc::ERROR_TIMEDOUT;
     use crate::sys::process::exit_status;
     use crate::sys::process::testing::plan;

@@ -4,7 +4,8 @@
 //! which makes every other sleeper's set stale: the baton's test pattern.
 #![forbid(unsafe_code)]
 
-use crate::ao::{AoHow, AoId};
+use crate::reg::ao::AoHow;
+use crate::reg::AoId;
 use crate::egc::Egc;
 use crate::rc::Rc;
 use crate::sys::POLLIN;

@@ -3,9 +3,9 @@
 //! so completing it (either way) releases both.
 #![forbid(unsafe_code)]
 
-use crate::ao::AoHow;
+use crate::reg::ao::AoHow;
 use crate::egc::Egc;
-use crate::ev::fd::EvFd;
+use crate::reg::EvFd;
 use crate::token::Token;
 use crate::rc::{Rc, ERROR_FAIL};
 use crate::sys::POLLNVAL;

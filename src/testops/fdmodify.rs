@@ -10,7 +10,7 @@
 //! are owned by the ao, so completion (any way) releases both.
 #![forbid(unsafe_code)]
 
-use crate::ao::AoHow;
+use crate::reg::ao::AoHow;
 use crate::egc::Egc;
 use crate::rc::{Rc, ERROR_FAIL};
 use crate::sys::POLLNVAL;

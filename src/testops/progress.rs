@@ -4,9 +4,10 @@
 //! `ERROR_ABORTED` (the pending timeout fires early with that rc).
 #![forbid(unsafe_code)]
 
-use crate::ao::{AoHow, AoId, AopHow};
+use crate::reg::ao::{AoHow, AopHow};
+use crate::reg::AoId;
 use crate::egc::Egc;
-use crate::event::{Event, EventKind};
+use crate::reg::event::{Event, EventKind};
 use crate::rc::{Rc, ERROR_TIMEDOUT};
 
 pub fn test_progress(egc: &mut Egc<'_>, count: u32, interval_ms: i32, aop: AopHow, how: AoHow) -> Rc {

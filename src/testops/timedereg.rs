@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::ao::{AoHow, AoId};
+use crate::reg::ao::AoHow;
+use crate::reg::AoId;
 use crate::egc::Egc;
-use crate::ev::time::EvTime;
+use crate::reg::EvTime;
 use crate::rc::{Rc, ERROR_FAIL, ERROR_TIMEDOUT};
 
 const MS: [[i32; 3]; 2] = [[2000, 1000, 2000], [1000, 2000, 3000]];

@@ -2,9 +2,9 @@
 //! aborting completes it with `ERROR_ABORTED` (the timeout fires early).
 #![forbid(unsafe_code)]
 
-use crate::ao::AoHow;
+use crate::reg::ao::AoHow;
 use crate::egc::Egc;
-use crate::ev::time::EvTime;
+use crate::reg::EvTime;
 use crate::rc::{Rc, ERROR_TIMEDOUT};
 use crate::token::Token;
 

@@ -1,5 +1,5 @@
-//! Events for the application: the queue behind `libxl_event_check` and
-//! `libxl_event_wait`, the `event_occurs` hooks, and `disaster`.
+//! Events for the application: the verbs (`event_occurred`,
+//! `libxl_event_check`, `libxl_event_wait`, `disaster`).
 //!
 //! Invariants:
 //! * Each event is delivered exactly once: to `event_occurs` if its type's
@@ -8,111 +8,25 @@
 //! * Queueing an event wakes every thread waiting in `libxl_event_wait`,
 //!   and the application poller unless the application is inside afterpoll
 //!   (after which it checks events), so no waiter sleeps past an event.
-//! * Predicates run with the lock held; they must not call libxl (that is
-//!   caught as re-entry).
+//! * Predicates run with the lock held, marked as application code: they
+//!   must not call libxl (caught as fatal re-entry).
 //! * check/wait are O(n) in the number of queued events that do not match,
 //!   as libxl documents.
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-
-use crate::egc::{in_hook, Egc};
+use super::{in_hook, Egc};
 use crate::rc::{Rc, ERROR_FAIL, ERROR_NOT_READY};
-
-/// `libxl_event_type` values.
-pub const EVENT_DOMAIN_SHUTDOWN: u32 = 1;
-pub const EVENT_DOMAIN_DEATH: u32 = 2;
-pub const EVENT_DISK_EJECT: u32 = 3;
-pub const EVENT_OPERATION_COMPLETE: u32 = 4;
-pub const EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE: u32 = 5;
-
-/// The typemask bits of every event type that exists: a wait whose mask
-/// has none of them could never return.
-pub const KNOWN_TYPES_MASK: u64 = (1 << EVENT_DOMAIN_SHUTDOWN)
-    | (1 << EVENT_DOMAIN_DEATH)
-    | (1 << EVENT_DISK_EJECT)
-    | (1 << EVENT_OPERATION_COMPLETE)
-    | (1 << EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    DomainShutdown { reason: u8 },
-    DomainDeath,
-    OperationComplete { rc: Rc },
-    DomainCreateConsoleAvailable,
-}
-
-impl EventKind {
-    pub fn type_num(&self) -> u32 {
-        match self {
-            EventKind::DomainShutdown { .. } => EVENT_DOMAIN_SHUTDOWN,
-            EventKind::DomainDeath => EVENT_DOMAIN_DEATH,
-            EventKind::OperationComplete { .. } => EVENT_OPERATION_COMPLETE,
-            EventKind::DomainCreateConsoleAvailable => EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE,
-        }
-    }
-}
-
-/// `libxl_event`, without the C list link.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub domid: u32,
-    pub domuuid: [u8; 16],
-    pub for_user: u64,
-    pub kind: EventKind,
-}
-
-impl Event {
-    pub fn new(domid: u32, for_user: u64, kind: EventKind) -> Event {
-        Event { domid, domuuid: [0; 16], for_user, kind }
-    }
-
-    /// The bit `typemask` and `event_occurs_mask` use for this event.
-    pub fn mask_bit(&self) -> u64 {
-        1u64 << self.kind.type_num()
-    }
-}
-
-/// The application's `disaster` hook: `(event type or 0, message, errno)`.
-pub type DisasterFn = Arc<dyn Fn(u32, &str, i32) + Send + Sync>;
-
-/// `libxl_event_hooks`, converted.
-pub struct EventHooks {
-    pub occurs_mask: u64,
-    pub occurs: Option<Arc<dyn Fn(Event) + Send + Sync>>,
-    /// `(event type or 0, message, errno)`; called with the lock held.
-    pub disaster: Option<DisasterFn>,
-}
-
-#[derive(Default)]
-pub struct EventState {
-    queue: VecDeque<Event>,
-    hooks: Option<Arc<EventHooks>>,
-}
-
-impl EventState {
-    pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// Drops queued events (for `libxl_ctx_free`); returns how many.
-    pub fn discard_all(&mut self) -> usize {
-        let n = self.queue.len();
-        self.queue.clear();
-        n
-    }
-}
+use crate::reg::event::{Event, EventHooks};
 
 impl Egc<'_> {
     /// `libxl_event_register_callbacks`.
     pub fn register_event_hooks(&mut self, hooks: Option<EventHooks>) {
-        self.st().events.hooks = hooks.map(Arc::new);
+        self.st().events.set_hooks(hooks);
     }
 
     /// An event happened: to `event_occurs` or into the queue.
     pub fn event_occurred(&mut self, ev: Event) {
-        let occurs = self.s().events.hooks.as_ref().filter(|h| h.occurs_mask & ev.mask_bit() != 0).and_then(|h| h.occurs.clone());
+        let occurs = self.s().events.occurs_for(&ev);
         if let Some(occurs) = occurs {
             crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: to event_occurs callback", ev.kind.type_num(), ev.for_user);
             self.queue_event_call(Box::new(move || occurs(ev)));
@@ -120,7 +34,7 @@ impl Egc<'_> {
         }
         crate::xl_log!(self.ctx, Debug, "event type={} for_user={:#x}: queued", ev.kind.type_num(), ev.for_user);
         let st = self.st();
-        st.events.queue.push_back(ev);
+        st.events.push(ev);
         let app = st.pollers.app();
         // Wake the application unless it is in afterpoll (it checks events
         // next): it may have checked already and be about to sleep.
@@ -135,12 +49,8 @@ impl Egc<'_> {
     /// `pred`, or `ERROR_NOT_READY`.
     pub fn event_check(&mut self, typemask: u64, pred: &mut dyn FnMut(&Event) -> bool) -> Result<Event, Rc> {
         let ctx = self.ctx;
-        let q = &mut self.st().events.queue;
-        let pos = in_hook(ctx, || q.iter().position(|ev| typemask & ev.mask_bit() != 0 && pred(ev)));
-        match pos {
-            Some(i) => Ok(q.remove(i).expect("position is in range")),
-            None => Err(ERROR_NOT_READY),
-        }
+        let events = &mut self.st().events;
+        in_hook(ctx, || events.take_first(|ev| typemask & ev.mask_bit() != 0 && pred(ev))).ok_or(ERROR_NOT_READY)
     }
 
     /// Like `event_check`, but runs the event loop until a match arrives.
@@ -178,7 +88,7 @@ impl Egc<'_> {
     /// held, as libxl does); without one, the program exits, as in libxl.
     pub fn disaster(&mut self, msg: &str, errnoval: i32) {
         crate::xl_log_errno!(self.ctx, Critical, errnoval, "DISASTER in event loop: {msg}");
-        let hook = self.s().events.hooks.as_ref().and_then(|h| h.disaster.clone());
+        let hook = self.s().events.disaster_hook();
         match hook {
             Some(d) => in_hook(self.ctx, || d(0, msg, errnoval)),
             None => {
@@ -193,6 +103,8 @@ impl Egc<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reg::event::*;
+    use std::sync::Arc;
     use crate::testutil;
 
     fn op(fe: u64) -> Event {

@@ -13,7 +13,7 @@
 
 use smallvec::{smallvec, SmallVec};
 
-use super::fd::EvFd;
+use super::EvFd;
 use crate::fasthash::FastMap;
 
 /// Registrations of one fd (almost always exactly one).

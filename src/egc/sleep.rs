@@ -23,7 +23,7 @@
 
 use std::io;
 
-use super::PollerId;
+use crate::reg::PollerId;
 use crate::egc::Egc;
 use crate::rc::{Rc, ERROR_FAIL};
 use crate::sys::{self, epoll, PollFd};
@@ -293,7 +293,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use super::*;
-    use crate::ao::AoHow;
+    use crate::reg::ao::AoHow;
     use crate::rc::ERROR_TIMEDOUT;
     use crate::sys::POLLIN;
     use crate::testutil;
@@ -402,5 +402,42 @@ mod tests {
         egc.ev_time_register_rel(ao, 50, Box::new(|_, _, _| {})).unwrap();
         assert!(egc.s().pollers.get_ref(pid).osevents_added, "a new timeout makes it stale");
         egc.ao_complete(ao, 0);
+    }
+
+    fn woken(egc: &Egc<'_>, id: crate::reg::PollerId) -> bool {
+        sys::poll::recheck(egc.s().pollers.wakeup_fd(id), sys::POLLIN) & sys::POLLIN != 0
+    }
+
+    /// Between afterpoll and the next beforepoll the application sleeps on
+    /// no set of ours; waking it then would only cost it a spurious round.
+    #[test]
+    fn app_poller_is_woken_only_while_it_holds_a_beforepoll_set() {
+        let ctx = testutil::ctx();
+        let (r, _w) = testutil::pipe();
+        let mut egc = Egc::new(&ctx, "test");
+        let app = egc.s().pollers.app();
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        assert!(!woken(&egc, app), "not armed: no wakeup");
+        let mut space = vec![sys::pollfd(-1, 0); 4];
+        egc.app_beforepoll(&mut space, sys::clock::mono_ns());
+        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLOUT, Box::new(|_, _, _, _, _| {}))
+            .unwrap();
+        egc.baton_pass();
+        assert!(woken(&egc, app), "armed and stale: woken");
+    }
+
+    /// Negative control: with the test switch set, the same situation as
+    /// above leaves every stale sleeper asleep.
+    #[test]
+    fn no_baton_switch_leaves_stale_sleepers_asleep() {
+        let mut ctx = testutil::ctx();
+        ctx.no_baton = true;
+        let mut egc = Egc::new(&ctx, "test");
+        let a = egc.st().pollers.get().unwrap();
+        egc.st().pollers.note_osevent_added();
+        egc.baton_pass();
+        assert!(!woken(&egc, a));
     }
 }

@@ -48,80 +48,29 @@
 //!   asserts; here fatal misuse, reported and aborted).
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
-use crate::ao::AoId;
-use crate::egc::{in_hook, Egc};
-use crate::ev::fd::EvFd;
+use super::{in_hook, Egc};
 use crate::rc::{Rc, ERROR_FAIL, ERROR_INVAL, ERROR_UNKNOWN_CHILD};
+use crate::reg::ao::Owned;
+use crate::reg::child::{ChildprocHooks, ChldOwner, Waiter};
+use crate::reg::{AoId, EvChild, EvFd};
 use crate::sys::atfork::{self, ForkSafe};
 use crate::sys::process::{self, ChildAction, Wait};
 use crate::sys::sigchld::{self, AddError};
 use crate::sys::wakeup::{self, Wakeup};
 use crate::sys::POLLIN;
-use crate::token::{Slab, Token};
 
-pub type EvChild = Token;
-
-/// `(egc, ch, pid, wait status)`, once, after the child was reaped.
-pub type ChildCallback = Box<dyn FnOnce(&mut Egc<'_>, EvChild, i32, i32) + Send>;
-
-/// `libxl_sigchld_owner`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ChldOwner {
-    #[default]
-    Libxl,
-    Mainloop,
-    LibxlAlways,
-    LibxlAlwaysSelectiveReap,
-}
-
-impl ChldOwner {
-    /// The enum value as C has it (`None` if it is not one).
-    pub fn from_c(v: i32) -> Option<ChldOwner> {
-        Some(match v {
-            0 => ChldOwner::Libxl,
-            1 => ChldOwner::Mainloop,
-            2 => ChldOwner::LibxlAlways,
-            3 => ChldOwner::LibxlAlwaysSelectiveReap,
-            _ => return None,
-        })
-    }
-}
-
-/// The application's `libxl_childproc_hooks` function pointers, as the
-/// core sees them (implemented by `src/ffi`).
-pub trait ChildprocHooks: Send + Sync {
-    fn has_fork_replacement(&self) -> bool;
-    /// Called with the lock held, instead of `fork(2)`.
-    fn fork_replacement(&self) -> io::Result<i32>;
-    /// `None` if the application gave no `reaped_callback`; else its rc.
-    /// Called with the lock released.
-    fn reaped_callback(&self, pid: i32, status: i32) -> Option<Rc>;
-}
-
-enum Waiter {
-    /// An operation's child: its callback.
-    Op(ChildCallback),
-    /// Killed and deregistered; its (root) ao waits for the reaping.
-    Killed(Option<AoId>),
-}
-
-struct Child {
-    pid: i32,
-    waiter: Waiter,
-}
-
+/// The ctx's SIGCHLD arrangement: its mode, the application's hooks, the
+/// self-pipe the handler writes and its fd registration, the handler slot.
 #[derive(Default)]
-pub struct ChildState {
+pub struct SigchldState {
     owner: ChldOwner,
     hooks: Option<Arc<dyn ChildprocHooks>>,
-    children: Slab<Child>,
-    by_pid: HashMap<i32, EvChild>,
     /// The self-pipe's registration with the handler, while SIGCHLD is ours.
-    sigchld: Option<sigchld::Slot>,
+    slot: Option<sigchld::Slot>,
     /// The ctx id this state is known by in the directory, once it is.
     dir_id: Option<usize>,
     /// Made the first time SIGCHLD is needed; kept until `ctx_free`. Never
@@ -132,13 +81,13 @@ pub struct ChildState {
     selfpipe_ev: Option<EvFd>,
 }
 
-impl Drop for ChildState {
+impl Drop for SigchldState {
     /// However the state goes (`libxl_ctx_free`, or a ctx simply dropped),
     /// first make sure no-one can write to the self-pipe any more: leave
     /// the handler's registry (which waits out running handlers) and the
     /// directory (whose posts poke the pipe); only then does the pipe close.
     fn drop(&mut self) {
-        if let Some(slot) = self.sigchld.take() {
+        if let Some(slot) = self.slot.take() {
             sigchld::remove_user(slot);
         }
         if let Some(id) = self.dir_id {
@@ -150,24 +99,8 @@ impl Drop for ChildState {
     }
 }
 
-impl ChildState {
-    pub fn len(&self) -> usize {
-        self.children.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
-    }
-
-    /// SIGCHLD is (or, when `creating` a child, must be) ours.
-    fn sigchld_ours(&self, creating: bool) -> bool {
-        match self.owner {
-            ChldOwner::Libxl => creating || !self.children.is_empty(),
-            ChldOwner::Mainloop => false,
-            ChldOwner::LibxlAlways | ChldOwner::LibxlAlwaysSelectiveReap => true,
-        }
-    }
-}
+/// `(egc, ch, pid, wait status)`, once, after the child was reaped.
+pub type ChildCallback = Box<dyn FnOnce(&mut Egc<'_>, EvChild, i32, i32) + Send>;
 
 /// The process-wide directory (module doc): which ctx started which pid,
 /// and statuses reaped on a ctx's behalf by another.
@@ -234,6 +167,17 @@ fn sigchld_selfpipe_fd(egc: &mut Egc<'_>, _ev: EvFd, _fd: i32, _events: i16, rev
 }
 
 impl Egc<'_> {
+    /// SIGCHLD is (or, when `creating` a child, must be) ours.
+    fn sigchld_ours(&self, creating: bool) -> bool {
+        let st = self.s();
+        match st.sigchld.owner {
+            ChldOwner::Libxl => creating || !st.children.is_empty(),
+            ChldOwner::Mainloop => false,
+            ChldOwner::LibxlAlways | ChldOwner::LibxlAlwaysSelectiveReap => true,
+        }
+    }
+
+
     /// `libxl_childproc_setmode`.
     pub fn childproc_setmode(&mut self, owner: ChldOwner, hooks: Option<Arc<dyn ChildprocHooks>>) {
         let n = self.s().children.len();
@@ -245,8 +189,8 @@ impl Egc<'_> {
         }
         crate::xl_log!(self.ctx, Debug, "childproc: mode {owner:?}");
         let st = self.st();
-        st.children.owner = owner;
-        st.children.hooks = hooks;
+        st.sigchld.owner = owner;
+        st.sigchld.hooks = hooks;
         self.perhaps_sigchld_notneeded();
         if let Err(rc) = self.perhaps_sigchld_needed(false) {
             crate::xl_log!(self.ctx, Error, "childproc: cannot take SIGCHLD for mode {owner:?} (rc={rc}); will retry at the next fork");
@@ -254,14 +198,14 @@ impl Egc<'_> {
     }
 
     fn perhaps_sigchld_needed(&mut self, creating: bool) -> Result<(), Rc> {
-        if self.s().children.sigchld_ours(creating) {
+        if self.sigchld_ours(creating) {
             self.sigchld_needed()?;
         }
         Ok(())
     }
 
     fn perhaps_sigchld_notneeded(&mut self) {
-        if !self.s().children.sigchld_ours(false) {
+        if !self.sigchld_ours(false) {
             self.sigchld_notneeded();
         }
     }
@@ -269,7 +213,7 @@ impl Egc<'_> {
     /// Makes SIGCHLD ours: self-pipe, its fd registration, the handler.
     /// Idempotent.
     fn sigchld_needed(&mut self) -> Result<(), Rc> {
-        if self.s().children.selfpipe.is_none() {
+        if self.s().sigchld.selfpipe.is_none() {
             let pipe = Wakeup::new().map_err(|e| {
                 crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "cannot create the SIGCHLD self-pipe");
                 ERROR_FAIL
@@ -277,25 +221,25 @@ impl Egc<'_> {
             let (id, wake_fd) = (self.ctx.id, pipe.write_fd());
             directory(|d| d.mail.entry(id).or_default().wake_fd = wake_fd);
             let st = self.st();
-            st.children.dir_id = Some(id);
-            st.children.selfpipe = Some(pipe);
+            st.sigchld.dir_id = Some(id);
+            st.sigchld.selfpipe = Some(pipe);
         }
         let (read_fd, write_fd) = {
-            let p = self.s().children.selfpipe.as_ref().expect("made above");
+            let p = self.s().sigchld.selfpipe.as_ref().expect("made above");
             (p.read_fd(), p.write_fd())
         };
-        if self.s().children.selfpipe_ev.is_none() {
+        if self.s().sigchld.selfpipe_ev.is_none() {
             let ev = self.ev_fd_register_fn(None, read_fd, POLLIN, sigchld_selfpipe_fd, 0)?;
-            self.st().children.selfpipe_ev = Some(ev);
+            self.st().sigchld.selfpipe_ev = Some(ev);
         }
-        if self.s().children.sigchld.is_none() {
+        if self.s().sigchld.slot.is_none() {
             match sigchld::add_user(write_fd) {
-                Ok(slot) => self.st().children.sigchld = Some(slot),
+                Ok(slot) => self.st().sigchld.slot = Some(slot),
                 Err(AddError::ForeignHandler) => self.ctx.fatal(&format!(
                     "libxl needs SIGCHLD (childproc mode {:?}) but the application has its own SIGCHLD handler; \
                      an application that handles SIGCHLD must call libxl_childproc_setmode with \
                      libxl_sigchld_owner_mainloop",
-                    self.s().children.owner
+                    self.s().sigchld.owner
                 )),
                 Err(AddError::Full) => {
                     crate::xl_log!(self.ctx, Error, "cannot take SIGCHLD: {} ctxs already want it", sigchld::MAX_USERS);
@@ -313,11 +257,11 @@ impl Egc<'_> {
 
     /// Gives SIGCHLD up (the self-pipe itself is kept). Idempotent.
     fn sigchld_notneeded(&mut self) {
-        if let Some(slot) = self.st().children.sigchld.take() {
+        if let Some(slot) = self.st().sigchld.slot.take() {
             sigchld::remove_user(slot);
             crate::xl_log!(self.ctx, Debug, "childproc: SIGCHLD no longer ours");
         }
-        if let Some(ev) = self.st().children.selfpipe_ev.take() {
+        if let Some(ev) = self.st().sigchld.selfpipe_ev.take() {
             self.ev_fd_deregister(ev);
         }
     }
@@ -330,7 +274,7 @@ impl Egc<'_> {
             self.perhaps_sigchld_notneeded();
             return Err(rc);
         }
-        let hooks = self.s().children.hooks.clone().filter(|h| h.has_fork_replacement());
+        let hooks = self.s().sigchld.hooks.clone().filter(|h| h.has_fork_replacement());
         let ctx = self.ctx;
         let replacement = hooks.as_ref().map(|h| move || in_hook(ctx, || h.fork_replacement()));
         let spawned = match &replacement {
@@ -347,19 +291,18 @@ impl Egc<'_> {
         };
         let (pid, id) = (spawned.pid, self.ctx.id);
         let st = self.st();
-        let ch = st.children.children.insert(Child { pid, waiter: Waiter::Op(cb) });
-        st.children.by_pid.insert(pid, ch);
-        st.children.dir_id = Some(id);
+        let ch = st.children.insert(pid, Waiter::Op(cb));
+        st.sigchld.dir_id = Some(id);
         directory(|d| d.owner.insert(pid, id));
         spawned.release();
-        self.ao_own(ao, crate::ao::Owned::Child(ch));
+        self.ao_own(ao, Owned::Child(ch));
         crate::xl_log!(self.ctx, Debug, "ev_child={ch} fork: pid {pid}, ao {ao}");
         Ok(ch)
     }
 
     /// The child's pid, while it has not been reaped or deregistered.
     pub fn ev_child_pid(&self, ch: EvChild) -> Option<i32> {
-        self.s().children.children.get(ch).filter(|c| matches!(c.waiter, Waiter::Op(_))).map(|c| c.pid)
+        self.s().children.get(ch).filter(|c| matches!(c.waiter, Waiter::Op(_))).map(|c| c.pid)
     }
 
     pub fn ev_child_inuse(&self, ch: EvChild) -> bool {
@@ -373,9 +316,8 @@ impl Egc<'_> {
         let Some(pid) = self.ev_child_pid(ch) else { return };
         let root = self.ao_killed_child_add(ao);
         let st = self.st();
-        st.children.children.remove(ch);
-        let killed = st.children.children.insert(Child { pid, waiter: Waiter::Killed(root) });
-        st.children.by_pid.insert(pid, killed);
+        st.children.remove(ch);
+        st.children.insert(pid, Waiter::Killed(root));
         crate::xl_log!(self.ctx, Debug, "ev_child={ch} pid {pid}: killed with signal {sig}, deregistered (ao {ao} waits for the reaping)");
         if let Err(e) = process::kill(pid, sig) {
             crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "failed to kill child [{pid}] with signal {sig}");
@@ -386,8 +328,7 @@ impl Egc<'_> {
     /// waited for it.
     fn child_reaped_ours(&mut self, ch: EvChild, status: i32) {
         let st = self.st();
-        let Some(child) = st.children.children.remove(ch) else { return };
-        st.children.by_pid.remove(&child.pid);
+        let Some(child) = st.children.remove(ch) else { return };
         let pid = child.pid;
         match child.waiter {
             Waiter::Op(cb) => {
@@ -406,7 +347,7 @@ impl Egc<'_> {
     /// `pid` was reaped by the application (`Mainloop`) or by us: 0 if it
     /// was ours, else `ERROR_UNKNOWN_CHILD`.
     fn child_reaped_pid(&mut self, pid: i32, status: i32) -> Rc {
-        let Some(&ch) = self.s().children.by_pid.get(&pid) else { return ERROR_UNKNOWN_CHILD };
+        let Some(ch) = self.s().children.by_pid(pid) else { return ERROR_UNKNOWN_CHILD };
         directory(|d| d.owner.remove(&pid));
         self.child_reaped_ours(ch, status);
         self.perhaps_sigchld_notneeded();
@@ -414,7 +355,7 @@ impl Egc<'_> {
     }
 
     fn require_mainloop(&self, entry: &str) -> bool {
-        let owner = self.s().children.owner;
+        let owner = self.s().sigchld.owner;
         if owner != ChldOwner::Mainloop {
             crate::xl_log!(self.ctx, Error,
                 "{entry}: refused: only for libxl_sigchld_owner_mainloop (this ctx's mode is {owner:?}, \
@@ -448,10 +389,10 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "unexpected poll event {revents:#x} on the SIGCHLD self-pipe");
             self.disaster("unexpected poll event on the SIGCHLD self-pipe", 0);
         }
-        if let Some(Err(e)) = self.s().children.selfpipe.as_ref().map(Wakeup::drain) {
+        if let Some(Err(e)) = self.s().sigchld.selfpipe.as_ref().map(Wakeup::drain) {
             self.disaster("cannot read the SIGCHLD self-pipe", e.raw_os_error().unwrap_or(0));
         }
-        match self.s().children.owner {
+        match self.s().sigchld.owner {
             ChldOwner::LibxlAlwaysSelectiveReap | ChldOwner::Mainloop => self.childproc_checkall(),
             ChldOwner::Libxl | ChldOwner::LibxlAlways => self.childproc_reap_all(),
         }
@@ -462,7 +403,7 @@ impl Egc<'_> {
         let id = self.ctx.id;
         let mail = directory(|d| d.mail.get_mut(&id).map(|m| std::mem::take(&mut m.reaped)).unwrap_or_default());
         for (pid, status) in mail {
-            if let Some(&ch) = self.s().children.by_pid.get(&pid) {
+            if let Some(ch) = self.s().children.by_pid(pid) {
                 crate::xl_log!(self.ctx, Debug, "child [{pid}] was reaped for us by another ctx");
                 self.child_reaped_ours(ch, status);
             }
@@ -475,7 +416,7 @@ impl Egc<'_> {
         self.deliver_mail();
         loop {
             let id = self.ctx.id;
-            let mine: Vec<(EvChild, i32)> = self.s().children.children.iter().map(|(ch, c)| (ch, c.pid)).collect();
+            let mine: Vec<(EvChild, i32)> = self.s().children.pids();
             let mut reaped = Vec::new();
             for (ch, pid) in mine {
                 match process::waitpid_nohang(pid) {
@@ -522,7 +463,7 @@ impl Egc<'_> {
     fn childproc_reap_all(&mut self) {
         self.deliver_mail();
         let id = self.ctx.id;
-        while self.s().children.sigchld_ours(false) {
+        while self.sigchld_ours(false) {
             let got = directory(|d| loop {
                 match process::waitpid_nohang(-1)? {
                     Wait::Reaped(pid, status) => match d.owner.remove(&pid) {
@@ -535,8 +476,8 @@ impl Egc<'_> {
             });
             match got {
                 Ok(None) => break,
-                Ok(Some(Reaped::Ours(pid, status))) => match self.s().children.by_pid.get(&pid) {
-                    Some(&ch) => self.child_reaped_ours(ch, status),
+                Ok(Some(Reaped::Ours(pid, status))) => match self.s().children.by_pid(pid) {
+                    Some(ch) => self.child_reaped_ours(ch, status),
                     None => self.foreign_child_reaped(pid, status),
                 },
                 Ok(Some(Reaped::Foreign(pid, status))) => self.foreign_child_reaped(pid, status),
@@ -553,7 +494,7 @@ impl Egc<'_> {
     /// We reaped a child nobody in libxl started: the application's
     /// `reaped_callback` hears of it (lock released), or it is logged.
     fn foreign_child_reaped(&mut self, pid: i32, status: i32) {
-        let hooks = self.s().children.hooks.clone();
+        let hooks = self.s().sigchld.hooks.clone();
         let rc = match hooks {
             Some(h) => self.unlocked(|| h.reaped_callback(pid, status)),
             None => None,
@@ -581,7 +522,9 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error,
                 "libxl_ctx_free: {n} child process(es) not yet reaped are forgotten (their operations never complete)");
         }
-        drop(std::mem::take(&mut self.st().children));
+        let st = self.st();
+        drop(std::mem::take(&mut st.children));
+        drop(std::mem::take(&mut st.sigchld));
     }
 }
 
@@ -590,8 +533,8 @@ mod tests {
     use std::sync::atomic::{AtomicI32, Ordering};
 
     use super::*;
-    use crate::ao::{AbortKey, AoHow};
-    use crate::event::{Event, EventKind};
+    use crate::reg::ao::{AbortKey, AoHow};
+    use crate::reg::event::{Event, EventKind};
     use crate::rc::ERROR_ABORTED;
     use crate::sys::process::exit_status;
     use crate::sys::process::testing::{plan, wait_reaped};
@@ -699,7 +642,7 @@ mod tests {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
         egc.childproc_setmode(ChldOwner::Mainloop, None);
-        assert!(egc.s().children.selfpipe.is_none(), "mainloop: no self-pipe, no handler");
+        assert!(egc.s().sigchld.selfpipe.is_none(), "mainloop: no self-pipe, no handler");
         let ao = egc.ao_create(AoHow::ForEvent(4), 0).unwrap();
         let ch = egc.ev_child_fork(ao, sh("exit 9"), Box::new(move |egc, _, _, st| egc.ao_complete(ao, st >> 8))).unwrap();
         let pid = egc.ev_child_pid(ch).unwrap();
@@ -741,14 +684,14 @@ mod tests {
     fn selective_mode_holds_sigchld_until_teardown_and_libxl_mode_only_while_children_exist() {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
-        assert!(egc.s().children.sigchld.is_none(), "default mode without children: not ours");
+        assert!(egc.s().sigchld.slot.is_none(), "default mode without children: not ours");
         selective(&mut egc);
-        assert!(egc.s().children.sigchld.is_some() && egc.s().children.selfpipe_ev.is_some());
+        assert!(egc.s().sigchld.slot.is_some() && egc.s().sigchld.selfpipe_ev.is_some());
         egc.childproc_setmode(ChldOwner::Libxl, None);
-        assert!(egc.s().children.sigchld.is_none() && egc.s().children.selfpipe_ev.is_none());
+        assert!(egc.s().sigchld.slot.is_none() && egc.s().sigchld.selfpipe_ev.is_none());
         selective(&mut egc);
         egc.childproc_teardown();
-        assert!(egc.s().children.sigchld.is_none() && egc.s().children.selfpipe.is_none());
+        assert!(egc.s().sigchld.slot.is_none() && egc.s().sigchld.selfpipe.is_none());
     }
 
     #[test]

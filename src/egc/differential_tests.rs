@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::ao::{AoHow, AoId};
+use crate::reg::ao::AoHow;
+use crate::reg::AoId;
 use crate::egc::Egc;
-use crate::ev::fd::EvFd;
+use crate::reg::EvFd;
 use crate::sys::{Backend, POLLIN, POLLOUT};
 use crate::testutil;
 
@@ -57,7 +58,7 @@ fn new_slot() -> Slot {
 /// blocks. Returns what each ctx's callbacks saw, sorted (the order of
 /// results differs between poll and epoll; each fd is dispatched once a
 /// turn either way).
-fn turn(egcs: &mut [Egc<'_>], pids: &[crate::poller::PollerId], aos: &[AoId], seen: &[Seen]) -> Vec<Vec<(usize, i16)>> {
+fn turn(egcs: &mut [Egc<'_>], pids: &[crate::reg::poller::PollerId], aos: &[AoId], seen: &[Seen]) -> Vec<Vec<(usize, i16)>> {
     let mut out = Vec::new();
     for (i, egc) in egcs.iter_mut().enumerate() {
         egc.ev_time_register_rel(aos[i], 0, Box::new(|_, _, _| {})).unwrap();

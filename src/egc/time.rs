@@ -1,4 +1,4 @@
-//! Timeout event sources (libxl's `libxl__ev_time`).
+//! Timeout event sources (libxl's `libxl__ev_time`): the verbs.
 //!
 //! Invariants:
 //! * Every timeout belongs to an ao and is abortable: aborting the ao runs
@@ -7,9 +7,8 @@
 //!   callback runs, and the callback runs at most once. A timeout is on its
 //!   root ao's abort list exactly while it is registered (it needs no
 //!   abortable registration of its own).
-//! * Deadlines are monotonic nanoseconds, kept in a min-heap with lazy
-//!   deletion: a heap entry whose token is no longer live is skipped, so
-//!   deregistration is O(1) and finding the earliest is amortised O(log n).
+//! * A finite timeout makes every poller's set stale (its deadline may be
+//!   earlier than theirs).
 //! * With osevent hooks, a finite timeout is mirrored by `timeout_register`
 //!   with a hook token (a "nexus") as `for_libxl`. Deregistering asks the
 //!   application to fire it at once (`timeout_modify` with `{0,0}`) and the
@@ -17,16 +16,11 @@
 //!   for it; `timeout_deregister` is never called.
 #![forbid(unsafe_code)]
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use crate::ao::AoId;
-use crate::egc::Egc;
+use super::Egc;
 use crate::rc::{Rc, ERROR_TIMEDOUT};
+use crate::reg::ao::Owned;
+use crate::reg::{AoId, EvTime};
 use crate::sys;
-use crate::token::{Slab, Token};
-
-pub type EvTime = Token;
 
 /// Absolute deadline for a relative `ms` (negative: none).
 fn rel_deadline(ms: i32) -> Option<u64> {
@@ -50,67 +44,6 @@ pub enum TimeHandler {
     Fn(TimeFn, u64),
 }
 
-pub struct TimeEntry {
-    /// Monotonic deadline; `None` waits forever (until aborted).
-    pub deadline: Option<u64>,
-    cb: Option<TimeHandler>,
-    /// The hook token given to `timeout_register` (hooks only).
-    pub nexus: Option<Token>,
-    pub owner: AoId,
-}
-
-#[derive(Default)]
-pub struct TimeRegistry {
-    slab: Slab<TimeEntry>,
-    heap: BinaryHeap<Reverse<(u64, EvTime)>>,
-}
-
-impl TimeRegistry {
-    pub fn len(&self) -> usize {
-        self.slab.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slab.is_empty()
-    }
-
-    /// The earliest live deadline.
-    pub fn earliest(&mut self) -> Option<u64> {
-        self.earliest_entry().map(|(d, _)| d)
-    }
-
-    fn earliest_entry(&mut self) -> Option<(u64, EvTime)> {
-        while let Some(&Reverse((d, ev))) = self.heap.peek() {
-            if self.slab.get(ev).is_some_and(|e| e.deadline == Some(d)) {
-                return Some((d, ev));
-            }
-            self.heap.pop();
-        }
-        None
-    }
-
-    fn compact_if_sparse(&mut self) {
-        if self.heap.len() > 64 && self.heap.len() > 2 * self.slab.len() {
-            let slab = &self.slab;
-            self.heap.retain(|Reverse((d, ev))| slab.get(*ev).is_some_and(|e| e.deadline == Some(*d)));
-        }
-    }
-
-    pub fn tokens(&self) -> Vec<EvTime> {
-        self.slab.tokens()
-    }
-
-    /// True if some timeout has a deadline (an osevent: one that hooks
-    /// would mirror). Infinite timeouts are not osevents.
-    pub fn has_finite(&self) -> bool {
-        self.slab.iter().any(|(_, e)| e.deadline.is_some())
-    }
-
-    pub fn get(&self, ev: EvTime) -> Option<&TimeEntry> {
-        self.slab.get(ev)
-    }
-}
-
 impl Egc<'_> {
     /// A timeout `ms` milliseconds from now (negative: never, until the ao
     /// is aborted), owned by `ao`.
@@ -129,26 +62,24 @@ impl Egc<'_> {
     }
 
     fn ev_time_register(&mut self, ao: AoId, deadline: Option<u64>, cb: TimeHandler) -> Result<EvTime, Rc> {
-        let ev = self.st().times.slab.insert(TimeEntry { deadline, cb: Some(cb), nexus: None, owner: ao });
+        let ev = self.st().times.insert(deadline, cb, ao);
         if let Err(rc) = self.ao_abortable_add_time(ao, ev) {
-            self.st().times.slab.remove(ev);
+            self.st().times.remove(ev);
             return Err(rc);
         }
         if let Some(d) = deadline {
             match self.hook_timeout_register(ev, d) {
-                Ok(nexus) => self.st().times.slab.get_mut(ev).expect("just inserted").nexus = nexus,
+                Ok(nexus) => self.st().times.set_nexus(ev, nexus),
                 Err(rc) => {
                     self.ao_abortable_remove_time(ao, ev);
-                    self.st().times.slab.remove(ev);
+                    self.st().times.remove(ev);
                     crate::xl_log!(self.ctx, Error, "ev_time={ev}: application's timeout_register hook failed (rc={rc})");
                     return Err(rc);
                 }
             }
-            let st = self.st();
-            st.times.heap.push(Reverse((d, ev)));
-            st.pollers.note_osevent_added();
+            self.st().pollers.note_osevent_added();
         }
-        self.ao_own(ao, crate::ao::Owned::Time(ev));
+        self.ao_own(ao, Owned::Time(ev));
         crate::xl_log!(self.ctx, Debug, "ev_time={ev} register ao={ao} in {}", match deadline {
             Some(d) => format!("{}us", d.saturating_sub(sys::clock::mono_ns()) / 1000),
             None => "never".to_string(),
@@ -164,20 +95,19 @@ impl Egc<'_> {
     }
 
     pub fn ev_time_isregistered(&self, ev: EvTime) -> bool {
-        self.s().times.slab.contains(ev)
+        self.s().times.contains(ev)
     }
 
     /// Removes a registration and its abortable and hook mirror; returns
     /// its callback. `fired_by_app`: the application already delivered the
     /// hook timeout, so no `timeout_modify` is needed.
     fn time_remove(&mut self, ev: EvTime, fired_by_app: bool) -> Option<TimeHandler> {
-        let mut e = self.st().times.slab.remove(ev)?;
+        let mut e = self.st().times.remove(ev)?;
         self.ao_abortable_remove_time(e.owner, ev);
         if let Some(nexus) = e.nexus.take() {
             self.hook_timeout_release_ev(nexus, fired_by_app);
         }
-        self.st().times.compact_if_sparse();
-        e.cb.take()
+        e.take_cb()
     }
 
     /// Deregisters `ev` and runs its callback with `rc`.
@@ -208,7 +138,7 @@ mod tests {
 
     use parking_lot::Mutex;
 
-    use crate::ao::AoHow;
+    use crate::reg::ao::AoHow;
     use crate::egc::Egc;
     use crate::rc::ERROR_TIMEDOUT;
     use crate::testutil;
@@ -248,19 +178,6 @@ mod tests {
         egc.fire_due_timeouts(u64::MAX);
         assert!(!*fired.lock());
         assert_eq!(egc.st().times.earliest(), None);
-    }
-
-    #[test]
-    fn lazy_heap_is_compacted_when_mostly_dead() {
-        let ctx = testutil::ctx();
-        let mut egc = Egc::new(&ctx, "test");
-        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
-        let evs: Vec<_> =
-            (0..1000).map(|_| egc.ev_time_register_rel(ao, 60_000, Box::new(|_, _, _| {})).unwrap()).collect();
-        for ev in &evs[..990] {
-            egc.ev_time_deregister(*ev);
-        }
-        assert!(egc.s().times.heap.len() <= 2 * egc.s().times.len().max(64), "heap {} live {}", egc.s().times.heap.len(), egc.s().times.len());
     }
 
     #[test]

@@ -37,8 +37,21 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use crate::ao::AoId;
-use crate::ctx::{Ctx, State};
+pub mod ao;
+pub mod app;
+pub mod child;
+pub mod ctx;
+#[cfg(test)]
+mod differential_tests;
+pub mod event;
+pub mod fd;
+pub mod hooks;
+pub mod interest;
+pub mod sleep;
+pub mod time;
+
+pub use self::ctx::{Ctx, State};
+use crate::reg::AoId;
 use crate::sys::lock::Guard;
 
 pub type Immediate = Box<dyn FnOnce(&mut Egc<'_>) + Send>;

@@ -6,10 +6,11 @@
 //! the one `libxl_osevent_beforepoll` hands to the application, and it is
 //! always active. Each poller has its own wakeup pipe.
 //!
-//! Files: this one is the pool and the baton (pure state, model-checked by
+//! This file is the pool and the baton (pure state, model-checked by
 //! `tests/baton_model.rs`); [`interest`] is the ctx's kernel interest set
-//! (one epoll instance, changed eagerly); `sleep` is the library's own
-//! event loop turn; `app` is `libxl_osevent_beforepoll`/`afterpoll`.
+//! (one epoll instance, changed eagerly). The library's own event loop
+//! turn is `egc::sleep`, the application poller (`libxl_osevent_beforepoll`
+//! and `afterpoll`) `egc::app`.
 //!
 //! **What a sleeper waits on.** With few fds registered, a fresh `pollfd`
 //! set made from the fd registry (a *poll set*); with many (or
@@ -42,20 +43,13 @@
 
 use std::io;
 
-mod app;
-#[cfg(test)]
-mod differential_tests;
 pub mod interest;
-mod sleep;
 
-pub use app::BeforePoll;
-pub use sleep::{timeout_ms, AUDIT_MS};
-
+pub use super::PollerId;
 use crate::sys::epoll::EpollEvent;
 use crate::sys::{wakeup::Wakeup, PollFd};
-use crate::token::{Slab, Token};
+use crate::token::Slab;
 
-pub type PollerId = Token;
 
 /// How a poller is woken. The library uses [`Wakeup`] (a pipe); the baton
 /// model check (`tests/baton_model.rs`) runs this same code with a wake
@@ -340,112 +334,87 @@ impl<W: WakeFd> Pollers<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::egc::Egc;
     use crate::sys;
-    use crate::testutil;
 
-    fn woken(egc: &Egc<'_>, id: PollerId) -> bool {
-        sys::poll::recheck(egc.s().pollers.wakeup_fd(id), sys::POLLIN) & sys::POLLIN != 0
+    fn pollers() -> Pollers {
+        let mut p = Pollers::default();
+        p.init_app().unwrap();
+        p
     }
 
-    /// Two threads "sleep" (hold active pollers); an fd is added; when the
-    /// adder's egc goes, exactly one sleeper must be woken.
+    fn woken(p: &Pollers, id: PollerId) -> bool {
+        sys::poll::recheck(p.wakeup_fd(id), sys::POLLIN) & sys::POLLIN != 0
+    }
+
+    /// Two threads "sleep" (hold active pollers); an osevent is added;
+    /// passing the baton wakes exactly one of them, and the armed
+    /// application poller.
     #[test]
     fn unstale_liveness_one_stale_sleeper_is_woken_when_none_is_up_to_date() {
-        let ctx = testutil::ctx();
-        let (a, b);
-        {
-            let mut egc = Egc::new(&ctx, "test");
-            a = egc.st().pollers.get().unwrap();
-            b = egc.st().pollers.get().unwrap();
-            egc.st().pollers.app_armed = true; // as after a beforepoll
-        }
-        let (r, _w) = testutil::pipe();
-        let mut egc = Egc::new(&ctx, "test");
-        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
-            .unwrap();
-        egc.baton_pass();
-        let n = [a, b].iter().filter(|&&p| woken(&egc, p)).count();
-        assert_eq!(n, 1, "exactly one stale sleeper is woken");
-        assert!(woken(&egc, egc.s().pollers.app()), "the application poller is woken too");
-    }
-
-    /// Between afterpoll and the next beforepoll the application sleeps on
-    /// no set of ours; waking it then would only cost it a spurious round.
-    #[test]
-    fn app_poller_is_woken_only_while_it_holds_a_beforepoll_set() {
-        let ctx = testutil::ctx();
-        let (r, _w) = testutil::pipe();
-        let mut egc = Egc::new(&ctx, "test");
-        let app = egc.s().pollers.app();
-        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLIN, Box::new(|_, _, _, _, _| {}))
-            .unwrap();
-        egc.baton_pass();
-        assert!(!woken(&egc, app), "not armed: no wakeup");
-        let mut space = vec![sys::pollfd(-1, 0); 4];
-        egc.app_beforepoll(&mut space, sys::clock::mono_ns());
-        egc.ev_fd_register(None, std::os::fd::AsRawFd::as_raw_fd(&r), sys::POLLOUT, Box::new(|_, _, _, _, _| {}))
-            .unwrap();
-        egc.baton_pass();
-        assert!(woken(&egc, app), "armed and stale: woken");
+        let mut p = pollers();
+        let (a, b) = (p.get().unwrap(), p.get().unwrap());
+        p.app_armed = true; // as after a beforepoll
+        p.note_osevent_added();
+        p.baton_pass().unwrap();
+        assert_eq!([a, b].iter().filter(|&&id| woken(&p, id)).count(), 1, "exactly one stale sleeper is woken");
+        assert!(woken(&p, p.app()), "the application poller is woken too");
     }
 
     #[test]
     fn baton_is_not_passed_while_an_up_to_date_sleeper_exists() {
-        let ctx = testutil::ctx();
-        let mut egc = Egc::new(&ctx, "test");
-        let a = egc.st().pollers.get().unwrap();
-        egc.st().pollers.note_osevent_added();
-        let b = egc.st().pollers.get().unwrap(); // made its set after the add
-        egc.baton_pass();
-        assert!(!woken(&egc, a) && !woken(&egc, b), "b is up to date: nobody needs waking");
+        let mut p = pollers();
+        let a = p.get().unwrap();
+        p.note_osevent_added();
+        let b = p.get().unwrap(); // made its set after the add
+        p.baton_pass().unwrap();
+        assert!(!woken(&p, a) && !woken(&p, b), "b is up to date: nobody needs waking");
     }
 
     #[test]
     fn making_a_set_clears_the_stale_mark() {
-        let ctx = testutil::ctx();
-        let mut egc = Egc::new(&ctx, "test");
-        let a = egc.st().pollers.get().unwrap();
-        egc.st().pollers.note_osevent_added();
-        egc.make_set(a, sys::clock::mono_ns());
-        egc.baton_pass();
-        assert!(!woken(&egc, a));
+        let mut p = pollers();
+        let a = p.get().unwrap();
+        p.note_osevent_added();
+        p.set_made(a, false);
+        p.baton_pass().unwrap();
+        assert!(!woken(&p, a));
+    }
+
+    /// A new fd makes poll sets stale but not epoll sleeps (the kernel
+    /// tells those of it); a change to what epoll sleeps poll beside the
+    /// instance makes only those stale.
+    #[test]
+    fn fd_additions_make_only_poll_sets_stale() {
+        let mut p = pollers();
+        let (a, b) = (p.get().unwrap(), p.get().unwrap());
+        p.set_made(a, false);
+        p.set_made(b, true);
+        p.note_fd_added();
+        assert!(p.get_ref(a).osevents_added && !p.get_ref(b).osevents_added);
+        p.set_made(a, false);
+        p.note_ep_sleep_changed();
+        assert!(!p.get_ref(a).osevents_added && p.get_ref(b).osevents_added);
     }
 
     #[test]
     fn wakeups_are_merged_and_drained() {
-        let ctx = testutil::ctx();
-        let mut egc = Egc::new(&ctx, "test");
-        let a = egc.st().pollers.get().unwrap();
+        let mut p = pollers();
+        let a = p.get().unwrap();
         for _ in 0..10 {
-            egc.st().pollers.wake(a).unwrap();
+            p.wake(a).unwrap();
         }
-        assert!(woken(&egc, a));
-        egc.st().pollers.drain(a).unwrap();
-        assert!(!woken(&egc, a));
-    }
-
-    /// Negative control: with the test switch set, the same situation as
-    /// above leaves every stale sleeper asleep.
-    #[test]
-    fn no_baton_switch_leaves_stale_sleepers_asleep() {
-        let mut ctx = testutil::ctx();
-        ctx.no_baton = true;
-        let mut egc = Egc::new(&ctx, "test");
-        let a = egc.st().pollers.get().unwrap();
-        egc.st().pollers.note_osevent_added();
-        egc.baton_pass();
-        assert!(!woken(&egc, a));
+        assert!(woken(&p, a));
+        p.drain(a).unwrap();
+        assert!(!woken(&p, a));
     }
 
     #[test]
     fn poller_pool_reuses_pollers() {
-        let ctx = testutil::ctx();
-        let mut egc = Egc::new(&ctx, "test");
-        let a = egc.st().pollers.get().unwrap();
-        egc.st().pollers.put(a);
-        let b = egc.st().pollers.get().unwrap();
+        let mut p = pollers();
+        let a = p.get().unwrap();
+        p.put(a);
+        let b = p.get().unwrap();
         assert_eq!(a, b);
-        assert_eq!(egc.s().pollers.total(), 2, "app poller + one pooled");
+        assert_eq!(p.total(), 2, "app poller + one pooled");
     }
 }

@@ -1,9 +1,10 @@
-//! Asynchronous operations (libxl's `libxl__ao`).
+//! Asynchronous operations (libxl's `libxl__ao`): the verbs.
 //!
 //! An operation's initiator calls, in this order:
 //! `ao_create` → set up sources (`ev_fd_register`, `ev_time_register_*`,
 //! `ao_abortable_register`, ...) → `ao_inprogress` (or `ao_create_fail` if
 //! setup failed). Later, exactly once, some callback calls `ao_complete`.
+//! `ao_run` is that whole pattern.
 //!
 //! The three modes (`libxl_asyncop_how`):
 //! * synchronous (`ao_how == NULL`): the ao owns a poller and
@@ -14,20 +15,14 @@
 //! * for_event: completion queues an `OPERATION_COMPLETE` event.
 //!
 //! Invariants:
-//! * An ao is *in progress* from `ao_create` until `ao_complete`; only then
-//!   can `libxl_ao_abort` find it, through an index keyed like `ao_how`
-//!   (O(1) lookup). The index is built by the first abort (from the
-//!   creation numbers of the aos in progress) and dropped when no ao is in
-//!   progress, so a program that never aborts never pays for it.
 //! * Completion is reported once every progress report has been delivered
-//!   (`progress_outstanding == 0`) and every child it killed has been
-//!   reaped (`killed_children == 0`, libxl's "outstanding killed child");
-//!   the ao is freed once its completion has been reported and neither the
-//!   initiator nor an abort is using it.
+//!   and every child it killed has been reaped; the ao is freed once its
+//!   completion has been reported and neither the initiator nor an abort is
+//!   using it.
 //! * Sources registered with an owning ao are deregistered when it
-//!   completes, so no source outlives its operation; a child process still
-//!   running then is killed (SIGKILL) and reaped before completion is
-//!   reported.
+//!   completes (newest first), so no source outlives its operation; a child
+//!   process still running then is killed (SIGKILL) and reaped before
+//!   completion is reported.
 //! * Aborting runs every abortable's callback with `ERROR_ABORTED`, newest
 //!   first (a root's abort list holds its abortables and its timeouts,
 //!   which fire early); registering an abortable or a timeout on an
@@ -36,332 +31,17 @@
 //!   the root completes.
 #![forbid(unsafe_code)]
 
-use crate::fasthash::FastMap;
-
 use smallvec::SmallVec;
-use std::sync::Arc;
 
-use crate::egc::Egc;
-use crate::ev::child::EvChild;
-use crate::ev::fd::EvFd;
-use crate::ev::time::EvTime;
-use crate::event::{Event, EventKind};
-use crate::poller::PollerId;
+use super::Egc;
 use crate::rc::{Rc, ERROR_ABORTED, ERROR_FAIL, ERROR_NOTFOUND};
-use crate::token::{Slab, Token};
-
-pub type AoId = Token;
-pub type AbrtId = Token;
-
-/// The application's completion callback, already bound to its arguments.
-pub type AppRcFn = Box<dyn FnOnce(Rc) + Send>;
-
-/// How `libxl_ao_abort` names an operation: exactly the fields libxl
-/// compares. (Packed: `cb` is the callback's address, 0 for for_event,
-/// 1 for synchronous; no function lives at address 0 or 1.)
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AbortKey {
-    cb: usize,
-    user: u64,
-}
-
-#[allow(non_snake_case)]
-impl AbortKey {
-    /// `ao_how == NULL`.
-    pub const SYNC: AbortKey = AbortKey { cb: 1, user: 0 };
-
-    /// `callback != NULL`: (callback address, for_callback).
-    pub fn callback(cb: usize, for_callback: usize) -> AbortKey {
-        AbortKey { cb: cb.max(2), user: for_callback as u64 }
-    }
-
-    /// `callback == NULL`: for_event.
-    pub fn event(for_event: u64) -> AbortKey {
-        AbortKey { cb: 0, user: for_event }
-    }
-}
-
-impl std::fmt::Debug for AbortKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.cb {
-            0 => write!(f, "for_event={:#x}", self.user),
-            1 => write!(f, "synchronous"),
-            cb => write!(f, "callback={cb:#x} for_callback={:#x}", self.user),
-        }
-    }
-}
-
-/// `libxl_asyncop_how`, converted.
-pub enum AoHow {
-    Sync,
-    Callback { cb: AppRcFn, key: AbortKey },
-    ForEvent(u64),
-}
-
-/// `libxl_asyncprogress_how`, converted.
-#[derive(Clone)]
-pub enum AopHow {
-    Discard,
-    ForEvent(u64),
-    Callback { for_event: u64, cb: Arc<dyn Fn(Event) + Send + Sync> },
-}
-
-enum Mode {
-    Sync { poller: Option<PollerId> },
-    Callback(Option<AppRcFn>),
-    ForEvent(u64),
-    /// A nested ao: reports nothing itself.
-    Nested,
-}
-
-/// A source the ao owns (released when it completes).
-#[derive(Clone, Copy, Debug)]
-pub enum Owned {
-    Fd(EvFd),
-    Time(EvTime),
-    Abortable(AbrtId),
-    Child(EvChild),
-}
+use crate::reg::ao::abort::{AbortAction, AbortRef, AbortTarget};
+use crate::reg::ao::{AbortKey, AoHow, AopHow, Mode, Owned, Phase};
+use crate::reg::event::{Event, EventKind};
+use crate::reg::{AbrtId, AoId, EvTime};
 
 /// An abortable's callback: `(egc, ERROR_ABORTED)`.
 pub type AbortCallback = Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>;
-
-/// What aborting does for one abortable.
-pub enum AbortAction {
-    Callback(AbortCallback),
-    /// Complete this ao with `ERROR_ABORTED` (the common case, no closure).
-    CompleteAo(AoId),
-}
-
-/// One entry of a root ao's abortables list: an abortable registration,
-/// or a timeout (which needs no registration of its own: aborting fires
-/// it early), told apart by a tag bit that tokens never use.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct AbortRef(usize);
-
-const TIME_TAG: usize = crate::token::MAX_SLOTS;
-
-enum AbortTarget {
-    Abortable(AbrtId),
-    Time(EvTime),
-}
-
-impl AbortRef {
-    fn abortable(a: AbrtId) -> AbortRef {
-        AbortRef(a.to_usize())
-    }
-
-    fn time(ev: EvTime) -> AbortRef {
-        AbortRef(ev.to_usize() | TIME_TAG)
-    }
-
-    fn target(self) -> AbortTarget {
-        let tok = Token::from_usize(self.0 & !TIME_TAG).expect("made from a token");
-        if self.0 & TIME_TAG != 0 {
-            AbortTarget::Time(tok)
-        } else {
-            AbortTarget::Abortable(tok)
-        }
-    }
-}
-
-struct Abortable {
-    root: AoId,
-    action: AbortAction,
-}
-
-pub struct AoEntry {
-    mode: Mode,
-    /// How `libxl_ao_abort` finds it (while `indexed`).
-    key: AbortKey,
-    pub domid: u32,
-    /// In progress and not nested: findable by `libxl_ao_abort` (in the
-    /// index while there is one).
-    indexed: bool,
-    /// Creation number (while `indexed`): orders aos with the same key
-    /// when the index is built.
-    seq: u32,
-    /// Aborting completes it with `ERROR_ABORTED` (the usual abortable,
-    /// kept as a flag rather than an entry of its own).
-    completes_on_abort: bool,
-    /// Between `ao_create` and `ao_inprogress`.
-    constructing: bool,
-    complete: bool,
-    /// Completion has been (or is being) reported.
-    notified: bool,
-    aborting: bool,
-    rc: Rc,
-    /// Users that keep the ao alive (initiator, an abort in progress).
-    manip: u32,
-    /// What aborting this (root) ao runs, newest last.
-    abortables: SmallVec<[AbortRef; 2]>,
-    progress_outstanding: u32,
-    /// Children killed on this (root) ao's behalf, not yet reaped.
-    killed_children: u32,
-    owned: SmallVec<[Owned; 1]>,
-}
-
-#[derive(Default)]
-pub struct AoRegistry {
-    slab: Slab<AoEntry>,
-    /// Abort key -> the newest in-progress ao with it (older ones chain
-    /// through `key_older`): O(1) `libxl_ao_abort`. Built by the first
-    /// lookup; empty again (dropped) once no ao is in progress.
-    inprogress: FastMap<AbortKey, AoId>,
-    /// The next creation number (wraps; compared as ages).
-    next_seq: u32,
-    /// ao -> the next older in-progress ao with the same abort key (rare).
-    key_older: FastMap<AoId, AoId>,
-    /// Nested ao -> its root (nested aos are rare: kept aside).
-    nested_root: FastMap<AoId, AoId>,
-    /// Root -> how many nested aos it has.
-    nested_progeny: FastMap<AoId, u32>,
-    inprogress_count: usize,
-    abortables: Slab<Abortable>,
-}
-
-impl AoRegistry {
-    pub fn len(&self) -> usize {
-        self.slab.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slab.is_empty()
-    }
-
-    /// Aos in progress (created, not yet complete).
-    pub fn inprogress_count(&self) -> usize {
-        self.inprogress_count
-    }
-
-    pub fn ids(&self) -> Vec<AoId> {
-        self.slab.tokens()
-    }
-
-    fn get(&self, ao: AoId) -> &AoEntry {
-        self.slab.get(ao).expect("ao handle used after the ao was freed")
-    }
-
-    fn get_mut(&mut self, ao: AoId) -> &mut AoEntry {
-        self.slab.get_mut(ao).expect("ao handle used after the ao was freed")
-    }
-
-    fn root_of(&self, ao: AoId) -> AoId {
-        self.nested_root.get(&ao).copied().unwrap_or(ao)
-    }
-
-    fn index_insert(&mut self, key: AbortKey, ao: AoId) {
-        let seq = self.next_seq;
-        self.next_seq = seq.wrapping_add(1);
-        let e = self.get_mut(ao);
-        e.key = key;
-        e.indexed = true;
-        e.seq = seq;
-        self.inprogress_count += 1;
-        if self.index_live() {
-            self.map_insert(key, ao);
-        }
-    }
-
-    /// Makes `ao` the newest with `key` in the index maps.
-    fn map_insert(&mut self, key: AbortKey, ao: AoId) {
-        if let Some(older) = self.inprogress.insert(key, ao) {
-            self.key_older.insert(ao, older);
-        }
-    }
-
-    fn index_remove(&mut self, ao: AoId) {
-        let Some(e) = self.slab.get_mut(ao) else { return };
-        if !std::mem::replace(&mut e.indexed, false) {
-            return;
-        }
-        let key = e.key;
-        self.inprogress_count -= 1;
-        if !self.index_live() {
-            return;
-        }
-        let older = self.key_older.remove(&ao);
-        if self.inprogress.get(&key) == Some(&ao) {
-            match older {
-                Some(o) => self.inprogress.insert(key, o),
-                None => self.inprogress.remove(&key),
-            };
-            return;
-        }
-        // Not the newest: unlink from the chain of older ones.
-        let mut cur = self.inprogress.get(&key).copied();
-        while let Some(c) = cur {
-            let next = self.key_older.get(&c).copied();
-            if next == Some(ao) {
-                match older {
-                    Some(o) => self.key_older.insert(c, o),
-                    None => self.key_older.remove(&c),
-                };
-                return;
-            }
-            cur = next;
-        }
-    }
-
-    /// The index exists: every ao in progress is in it, so it is empty
-    /// exactly when it was never built or no ao is in progress any more.
-    fn index_live(&self) -> bool {
-        !self.inprogress.is_empty()
-    }
-
-    /// The newest in-progress ao with `key`, building the index first if
-    /// this is the first lookup since it was last dropped.
-    fn find(&mut self, key: AbortKey) -> Option<AoId> {
-        if !self.index_live() && self.inprogress_count > 0 {
-            let now = self.next_seq;
-            let mut live: Vec<(u32, AbortKey, AoId)> = self
-                .slab
-                .iter()
-                .filter(|(_, e)| e.indexed)
-                .map(|(ao, e)| (now.wrapping_sub(e.seq), e.key, ao))
-                .collect();
-            // Oldest (largest age) first, so the newest ends up in front.
-            live.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-            self.inprogress.reserve(live.len());
-            for (_, k, ao) in live {
-                self.map_insert(k, ao);
-            }
-        }
-        self.inprogress.get(&key).copied()
-    }
-
-    /// Takes `r` off `root`'s abortables list, if both are still there.
-    fn abort_list_remove(&mut self, root: AoId, r: AbortRef) {
-        if let Some(e) = self.slab.get_mut(root) {
-            if let Some(pos) = e.abortables.iter().rposition(|&x| x == r) {
-                e.abortables.swap_remove(pos);
-            }
-        }
-    }
-
-    fn work_outstanding(&self, ao: AoId) -> bool {
-        let e = self.get(ao);
-        !e.complete || e.progress_outstanding > 0 || e.killed_children > 0
-    }
-
-    /// Drops every ao (for `libxl_ctx_free`); returns how many were still
-    /// in progress.
-    pub fn discard_all(&mut self) -> usize {
-        let n = self.inprogress_count();
-        self.inprogress.clear();
-        self.key_older.clear();
-        self.nested_root.clear();
-        self.nested_progeny.clear();
-        self.inprogress_count = 0;
-        for ao in self.slab.tokens() {
-            self.slab.remove(ao);
-        }
-        for a in self.abortables.tokens() {
-            self.abortables.remove(a);
-        }
-        n
-    }
-}
 
 impl Egc<'_> {
     /// Starts an ao. In synchronous mode this takes a poller, which can fail
@@ -382,25 +62,7 @@ impl Egc<'_> {
             AoHow::Callback { cb, key } => (Mode::Callback(Some(cb)), key),
             AoHow::ForEvent(fe) => (Mode::ForEvent(fe), AbortKey::event(fe)),
         };
-        let ao = self.st().aos.slab.insert(AoEntry {
-            mode,
-            key,
-            indexed: false,
-            seq: 0,
-            completes_on_abort: false,
-            domid,
-            constructing: true,
-            complete: false,
-            notified: false,
-            aborting: false,
-            rc: 0,
-            manip: 1,
-            abortables: SmallVec::new(),
-            progress_outstanding: 0,
-            killed_children: 0,
-            owned: SmallVec::new(),
-        });
-        self.st().aos.index_insert(key, ao);
+        let ao = self.st().aos.create(mode, key, domid);
         crate::xl_log!(self.ctx, Debug, "ao {ao}: create: how={key:?}");
         Ok(ao)
     }
@@ -409,12 +71,7 @@ impl Egc<'_> {
     /// AO_CREATE_FAIL): create the ao, let `setup` register its sources,
     /// then either set it going or, if setup failed, make it vanish and
     /// return setup's error.
-    pub fn ao_run(
-        &mut self,
-        how: AoHow,
-        domid: u32,
-        setup: impl FnOnce(&mut Egc<'_>, AoId) -> Result<(), Rc>,
-    ) -> Rc {
+    pub fn ao_run(&mut self, how: AoHow, domid: u32, setup: impl FnOnce(&mut Egc<'_>, AoId) -> Result<(), Rc>) -> Rc {
         let ao = match self.ao_create(how, domid) {
             Ok(ao) => ao,
             Err(rc) => return rc,
@@ -435,9 +92,9 @@ impl Egc<'_> {
         crate::xl_log!(self.ctx, Debug, "ao {ao}: inprogress");
         let rc = if let Mode::Sync { poller: Some(pid) } = self.s().aos.get(ao).mode {
             loop {
-                if !self.s().aos.work_outstanding(ao) {
-                    let e = self.st().aos.get_mut(ao);
-                    e.notified = true;
+                let e = self.st().aos.get_mut(ao);
+                if !e.work_outstanding() {
+                    e.phase = Phase::Notified;
                     break e.rc;
                 }
                 if let Err(rc) = self.eventloop_iteration(pid) {
@@ -463,9 +120,7 @@ impl Egc<'_> {
     pub fn ao_create_fail(&mut self, ao: AoId) {
         crate::xl_log!(self.ctx, Debug, "ao {ao}: create fail");
         self.ao_release_owned(ao);
-        let aos = &mut self.st().aos;
-        aos.index_remove(ao);
-        let e = aos.slab.remove(ao).expect("live ao");
+        let e = self.st().aos.remove(ao).expect("live ao");
         if let Mode::Sync { poller: Some(pid) } = e.mode {
             self.st().pollers.put(pid);
         }
@@ -473,37 +128,36 @@ impl Egc<'_> {
 
     /// The operation is finished with `rc`. Exactly once per ao.
     pub fn ao_complete(&mut self, ao: AoId, rc: Rc) {
-        let e = self.s().aos.get(ao);
-        if e.complete {
+        if self.s().aos.get(ao).phase != Phase::Running {
             crate::xl_log!(self.ctx, Error, "ao {ao}: completed twice (rc={rc}); ignoring the second completion");
             debug_assert!(false, "ao completed twice");
             return;
         }
-        let _ = e;
-        if self.s().aos.nested_progeny.contains_key(&ao) || self.s().aos.nested_root.contains_key(&ao) {
+        if self.s().aos.in_a_tree(ao) {
             self.ctx.fatal("internal: an ao with live nested aos, or a nested ao, was completed");
         }
         crate::xl_log!(self.ctx, Debug, "ao {ao}: complete, rc={rc}");
         self.ao_release_owned(ao);
         let aos = &mut self.st().aos;
-        aos.index_remove(ao);
+        aos.leave_index(ao);
         let e = aos.get_mut(ao);
-        e.complete = true;
+        e.phase = Phase::Complete;
         e.rc = rc;
         self.ao_check_progress_reports(ao);
     }
 
     /// Completion is reported when no work is outstanding.
     fn ao_check_progress_reports(&mut self, ao: AoId) {
-        if self.s().aos.work_outstanding(ao) {
+        let e = self.st().aos.get_mut(ao);
+        if e.work_outstanding() {
             return;
         }
-        let e = self.st().aos.get_mut(ao);
-        let (domid, rc) = (e.domid, e.rc);
+        let (domid, rc, constructing) = (e.domid, e.rc, e.constructing);
         match &mut e.mode {
             Mode::Sync { poller } => {
-                let (pid, constructing) = (*poller, e.constructing);
-                if let (Some(pid), false) = (pid, constructing) {
+                // Its initiator's loop sees it; wake that loop unless the
+                // initiator has not started it yet.
+                if let (Some(pid), false) = (*poller, constructing) {
                     if let Err(err) = self.st().pollers.wake(pid) {
                         self.disaster("cannot wake a synchronous operation's poller", err.raw_os_error().unwrap_or(0));
                     }
@@ -517,7 +171,7 @@ impl Egc<'_> {
             }
             Mode::ForEvent(for_user) => {
                 let for_user = *for_user;
-                e.notified = true;
+                e.phase = Phase::Notified;
                 self.event_occurred(Event::new(domid, for_user, EventKind::OperationComplete { rc }));
             }
             Mode::Nested => {}
@@ -526,37 +180,36 @@ impl Egc<'_> {
     }
 
     fn ao_check_destroy(&mut self, ao: AoId) {
-        let Some(e) = self.s().aos.slab.get(ao) else { return };
-        if e.manip == 0 && e.notified {
+        let Some(e) = self.s().aos.try_get(ao) else { return };
+        if e.manip == 0 && e.phase == Phase::Notified {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: destroy");
-            self.st().aos.slab.remove(ao);
+            self.st().aos.remove(ao);
         }
     }
 
     fn ao_manip_leave(&mut self, ao: AoId) {
-        let e = self.st().aos.get_mut(ao);
-        e.manip -= 1;
+        self.st().aos.get_mut(ao).manip -= 1;
         self.ao_check_destroy(ao);
     }
 
     /// The application's completion callback for `ao` has returned.
     pub(crate) fn ao_notified(&mut self, ao: AoId) {
-        if let Some(e) = self.st().aos.slab.get_mut(ao) {
-            e.notified = true;
+        if let Some(e) = self.st().aos.try_get_mut(ao) {
+            e.phase = Phase::Notified;
         }
         self.ao_check_destroy(ao);
     }
 
     /// A progress callback for `ao` has returned.
     pub(crate) fn ao_progress_delivered(&mut self, ao: AoId) {
-        let Some(e) = self.st().aos.slab.get_mut(ao) else { return };
+        let Some(e) = self.st().aos.try_get_mut(ao) else { return };
         e.progress_outstanding -= 1;
         self.ao_check_progress_reports(ao);
     }
 
     /// Records that `ao` owns a source (released at completion).
     pub(crate) fn ao_own(&mut self, ao: AoId, what: Owned) {
-        if let Some(e) = self.st().aos.slab.get_mut(ao) {
+        if let Some(e) = self.st().aos.try_get_mut(ao) {
             e.owned.push(what);
         }
     }
@@ -578,25 +231,26 @@ impl Egc<'_> {
     /// A child of `ao` was killed; its root's completion now waits for the
     /// reaping. Returns the root to tell (`None` if the ao is gone).
     pub(crate) fn ao_killed_child_add(&mut self, ao: AoId) -> Option<AoId> {
-        self.s().aos.slab.get(ao)?;
-        let root = self.s().aos.root_of(ao);
-        self.st().aos.slab.get_mut(root)?.killed_children += 1;
+        let aos = &mut self.st().aos;
+        aos.try_get(ao)?;
+        let root = aos.root_of(ao);
+        aos.try_get_mut(root)?.killed_children += 1;
         Some(root)
     }
 
     /// A child killed on `ao`'s behalf has been reaped.
     pub(crate) fn ao_killed_child_reaped(&mut self, ao: AoId) {
-        let Some(e) = self.st().aos.slab.get_mut(ao) else { return };
+        let Some(e) = self.st().aos.try_get_mut(ao) else { return };
         e.killed_children -= 1;
-        if e.complete {
+        if e.phase != Phase::Running {
             self.ao_check_progress_reports(ao);
         }
     }
 
     /// `ERROR_ABORTED` if the ao (or its root) is being aborted, else 0.
     pub fn ao_aborting(&self, ao: AoId) -> Rc {
-        let root = self.s().aos.root_of(ao);
-        if self.s().aos.get(root).aborting {
+        let aos = &self.s().aos;
+        if aos.get(aos.root_of(ao)).aborting {
             ERROR_ABORTED
         } else {
             0
@@ -605,12 +259,9 @@ impl Egc<'_> {
 
     /// Asks to be told (once, with `ERROR_ABORTED`) if `ao` is aborted.
     /// Owned by `ao`: deregistered when it completes.
-    pub fn ao_abortable_register(
-        &mut self,
-        ao: AoId,
-        cb: AbortCallback,
-    ) -> Result<AbrtId, Rc> {
-        let a = self.abortable_register_action(ao, AbortAction::Callback(cb))?;
+    pub fn ao_abortable_register(&mut self, ao: AoId, cb: AbortCallback) -> Result<AbrtId, Rc> {
+        let root = self.abort_list_root(ao, "abortable")?;
+        let a = self.st().aos.abortable_insert(root, AbortAction::Callback(cb));
         self.ao_own(ao, Owned::Abortable(a));
         Ok(a)
     }
@@ -619,48 +270,38 @@ impl Egc<'_> {
     /// (the usual abortable, without a closure; for a top-level ao just a
     /// flag). Ends with `ao`.
     pub fn ao_abortable_register_completes(&mut self, ao: AoId) -> Result<(), Rc> {
-        if self.s().aos.nested_root.contains_key(&ao) {
-            let a = self.abortable_register_action(ao, AbortAction::CompleteAo(ao))?;
+        let root = self.abort_list_root(ao, "abortable")?;
+        if self.s().aos.is_nested(ao) {
+            let a = self.st().aos.abortable_insert(root, AbortAction::CompleteAo(ao));
             self.ao_own(ao, Owned::Abortable(a));
-            return Ok(());
+        } else {
+            self.st().aos.get_mut(ao).completes_on_abort = true;
         }
-        self.abort_list_root(ao, "abortable")?;
-        self.st().aos.get_mut(ao).completes_on_abort = true;
         Ok(())
     }
 
     /// The root whose abort list a new abortable or timeout of `ao` joins,
     /// or `ERROR_ABORTED` (logged) if that root is already aborting.
     fn abort_list_root(&self, ao: AoId, what: &str) -> Result<AoId, Rc> {
-        let root = self.s().aos.root_of(ao);
-        if self.s().aos.get(root).aborting {
+        let aos = &self.s().aos;
+        let root = aos.root_of(ao);
+        if aos.get(root).aborting {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: {what} registration refused: already aborting");
             return Err(ERROR_ABORTED);
         }
         Ok(root)
     }
 
-    fn abortable_register_action(&mut self, ao: AoId, action: AbortAction) -> Result<AbrtId, Rc> {
-        let root = self.abort_list_root(ao, "abortable")?;
-        let aos = &mut self.st().aos;
-        let a = aos.abortables.insert(Abortable { root, action });
-        aos.get_mut(root).abortables.push(AbortRef::abortable(a));
-        Ok(a)
-    }
-
     /// Idempotent.
     pub fn ao_abortable_deregister(&mut self, a: AbrtId) {
-        let aos = &mut self.st().aos;
-        if let Some(ab) = aos.abortables.remove(a) {
-            aos.abort_list_remove(ab.root, AbortRef::abortable(a));
-        }
+        self.st().aos.abortable_remove(a);
     }
 
     /// Aborting `ao` will fire timeout `ev` early (with `ERROR_ABORTED`);
     /// refused with `ERROR_ABORTED` if it is already aborting.
     pub(crate) fn ao_abortable_add_time(&mut self, ao: AoId, ev: EvTime) -> Result<(), Rc> {
         let root = self.abort_list_root(ao, "timeout")?;
-        self.st().aos.get_mut(root).abortables.push(AbortRef::time(ev));
+        self.st().aos.abort_list_push(root, AbortRef::time(ev));
         Ok(())
     }
 
@@ -684,19 +325,17 @@ impl Egc<'_> {
         e.aborting = true;
         e.manip += 1;
         let completes = std::mem::replace(&mut e.completes_on_abort, false);
-        if e.abortables.is_empty() && !completes {
+        if self.s().aos.abort_list(ao).is_empty() && !completes {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: abort requested and noted, but no-one interested");
         }
-        loop {
-            let aos = &mut self.st().aos;
-            let Some(r) = aos.get_mut(ao).abortables.pop() else { break };
+        while let Some(r) = self.st().aos.abort_list_pop(ao) {
             match r.target() {
                 AbortTarget::Time(ev) => {
                     crate::xl_log!(self.ctx, Debug, "ao {ao}: ev_time={ev}: aborting");
                     self.ev_time_fire(ev, ERROR_ABORTED, false);
                 }
                 AbortTarget::Abortable(a) => {
-                    let Some(ab) = aos.abortables.remove(a) else { continue };
+                    let Some(ab) = self.st().aos.abortable_remove(a) else { continue };
                     crate::xl_log!(self.ctx, Debug, "ao {ao}: abrt={a}: aborting");
                     match ab.action {
                         AbortAction::Callback(cb) => cb(self, ERROR_ABORTED),
@@ -706,7 +345,7 @@ impl Egc<'_> {
             }
             self.flush_unlocked();
         }
-        if completes && !self.s().aos.get(ao).complete {
+        if completes && self.s().aos.get(ao).phase == Phase::Running {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: aborting: completes with ERROR_ABORTED");
             self.ao_complete(ao, ERROR_ABORTED);
         }
@@ -738,50 +377,19 @@ impl Egc<'_> {
     /// A child ao sharing `parent`'s root (abort state). Free it with
     /// `nested_ao_free` before the root completes.
     pub fn nested_ao_create(&mut self, parent: AoId) -> AoId {
-        let root = self.s().aos.root_of(parent);
-        let domid = self.s().aos.get(root).domid;
-        let aos = &mut self.st().aos;
-        *aos.nested_progeny.entry(root).or_insert(0) += 1;
-        let child = aos.slab.insert(AoEntry {
-            mode: Mode::Nested,
-            key: AbortKey::SYNC,
-            indexed: false,
-            seq: 0,
-            completes_on_abort: false,
-            domid,
-            constructing: false,
-            complete: false,
-            notified: false,
-            aborting: false,
-            rc: 0,
-            manip: 0,
-            abortables: SmallVec::new(),
-            progress_outstanding: 0,
-            killed_children: 0,
-            owned: SmallVec::new(),
-        });
-        aos.nested_root.insert(child, root);
+        let child = self.st().aos.create_nested(parent);
         crate::xl_log!(self.ctx, Debug, "ao {child}: nested ao, parent {parent}");
         child
     }
 
     pub fn nested_ao_free(&mut self, child: AoId) {
         self.ao_release_owned(child);
-        let aos = &mut self.st().aos;
-        let e = aos.slab.remove(child).expect("live nested ao");
-        drop(e);
-        let root = aos.nested_root.remove(&child).expect("nested ao has a root");
-        if let Some(n) = aos.nested_progeny.get_mut(&root) {
-            *n -= 1;
-            if *n == 0 {
-                aos.nested_progeny.remove(&root);
-            }
-        }
+        self.st().aos.remove_nested(child).expect("live nested ao");
     }
 
     /// True while `ao` exists (for tests and assertions).
     pub fn ao_exists(&self, ao: AoId) -> bool {
-        self.s().aos.slab.contains(ao)
+        self.s().aos.contains(ao)
     }
 }
 
@@ -791,6 +399,8 @@ mod tests {
     use std::sync::atomic::{AtomicI32, Ordering};
 
     use super::*;
+    use crate::reg::event::{Event, EventKind};
+    use crate::rc::ERROR_ABORTED;
     use crate::rc::ERROR_TIMEDOUT;
     use crate::sys::POLLIN;
     use crate::testutil;
@@ -819,7 +429,7 @@ mod tests {
         egc.ao_complete(ao, 0);
         assert!(!egc.ev_fd_isregistered(fd));
         assert!(!egc.ev_time_isregistered(t));
-        assert!(!egc.s().aos.abortables.contains(a));
+        assert!(!egc.s().aos.abortable_exists(a));
         assert_eq!(completion_rc(&mut egc, 1), Some(0));
         assert!(!egc.ao_exists(ao), "reported and no longer in use: freed");
     }
@@ -882,16 +492,16 @@ mod tests {
         let root = event_ao(&mut egc, 6);
         let child = egc.nested_ao_create(root);
         let ev = egc.ev_time_register_rel(child, 60_000, Box::new(|_, _, _| panic!("deregistered"))).unwrap();
-        assert!(egc.s().aos.get(root).abortables.contains(&AbortRef::time(ev)), "listed on the root");
+        assert!(egc.s().aos.abort_list(root).contains(&AbortRef::time(ev)), "listed on the root");
         egc.ev_time_deregister(ev);
-        assert!(egc.s().aos.get(root).abortables.is_empty(), "gone with the registration");
+        assert!(egc.s().aos.abort_list(root).is_empty(), "gone with the registration");
         let fired = std::sync::Arc::new(AtomicI32::new(0));
         let f = fired.clone();
         egc.ev_time_register_rel(child, 60_000, Box::new(move |_, _, rc| f.store(rc, Ordering::SeqCst))).unwrap();
         egc.ao_inprogress(root);
         assert_eq!(egc.ao_abort(AbortKey::event(6)), 0);
         assert_eq!(fired.load(Ordering::SeqCst), ERROR_ABORTED, "aborting the root fired the child's timeout");
-        assert!(egc.s().aos.get(root).abortables.is_empty());
+        assert!(egc.s().aos.abort_list(root).is_empty());
         egc.nested_ao_free(child);
         egc.ao_complete(root, ERROR_ABORTED);
         assert_eq!(completion_rc(&mut egc, 6), Some(ERROR_ABORTED));
@@ -972,7 +582,7 @@ mod tests {
     fn abort_index_orders_by_creation_across_the_sequence_wrap() {
         let ctx = testutil::ctx();
         let mut egc = Egc::new(&ctx, "test");
-        egc.st().aos.next_seq = u32::MAX;
+        egc.st().aos.set_next_seq(u32::MAX);
         let old = abortable_ao(&mut egc, 5); // seq u32::MAX
         let new = abortable_ao(&mut egc, 5); // seq 0
         assert_eq!(egc.ao_abort(AbortKey::event(5)), 0);
@@ -1075,17 +685,3 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    #[ignore = "sizing aid"]
-    fn print_sizes() {
-        eprintln!("AoEntry {}", std::mem::size_of::<super::AoEntry>());
-        eprintln!("Abortable {}", std::mem::size_of::<super::Abortable>());
-        eprintln!("FdEntry {}", std::mem::size_of::<crate::ev::fd::FdEntry>());
-        eprintln!("TimeEntry {}", std::mem::size_of::<crate::ev::time::TimeEntry>());
-        eprintln!("Mode {}", std::mem::size_of::<super::Mode>());
-        eprintln!("AbortKey {}", std::mem::size_of::<super::AbortKey>());
-        eprintln!("Event {}", std::mem::size_of::<crate::event::Event>());
-    }
-}

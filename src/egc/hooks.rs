@@ -1,88 +1,31 @@
-//! The application's osevent hooks (`libxl_osevent_register_hooks`) and the
-//! tokens we hand it.
+//! The application's osevent hooks: the verbs that call them and take the
+//! application's reports (`libxl_osevent_occurred_fd/timeout`).
 //!
 //! Invariants:
-//! * Hooks are called with the ctx lock held, as libxl documents. A hook
-//!   that calls back into the library is illegal re-entry, caught by the
-//!   egc (see `egc`), never a deadlock.
-//! * **Tokens, not pointers.** `for_libxl` for an fd is the fd
-//!   registration's own token; for a timeout it is a *nexus* token that
-//!   lives until the application reports that timeout (which it must,
-//!   after `timeout_modify` to `{0,0}` or when it fires), tagged with
-//!   [`TIMEOUT_TAG`] so that neither kind can pass for the other (libxl
-//!   keeps two nexus pools for the same reason). Stale, duplicated or
-//!   forged values fail the tag or generation check and are ignored,
-//!   logged at DEBUG.
+//! * Hooks are called with the ctx lock held, as libxl documents, marked
+//!   as application code (`egc::in_hook`): a hook that calls back into the
+//!   library is illegal re-entry, caught as fatal misuse.
 //! * Hooks may only be installed while no osevent exists: no fd and no
 //!   finite timeout is registered (libxl asserts this; a timeout that
 //!   waits forever is no osevent). A late call is fatal misuse.
 //! * A failing `*_register` leaves nothing behind: the registration that
 //!   needed it is undone and the hook's value is returned to the operation.
+//! * Stale, duplicated or forged `for_libxl` values fail the tag or
+//!   generation check and are ignored, logged at DEBUG.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
 
-use crate::egc::{in_hook, Egc};
-use crate::ev::fd::EvFd;
-use crate::ev::time::EvTime;
+use super::{in_hook, Egc};
 use crate::rc::{Rc, ERROR_INVAL};
-use crate::sys::clock::{self, Timeval};
-use crate::token::{Slab, Token, MAX_SLOTS};
-
-/// Set in every timeout nexus's `for_libxl`, clear in every fd's: bit 31,
-/// which no packed token uses (slot indices stay below [`MAX_SLOTS`]).
-pub const TIMEOUT_TAG: usize = MAX_SLOTS;
-
-/// The `for_libxl` value given to `fd_register` for registration `ev`.
-pub fn fd_for_libxl(ev: EvFd) -> usize {
-    ev.to_usize()
-}
-
-/// The `for_libxl` value given to `timeout_register` for `nexus`.
-pub fn timeout_for_libxl(nexus: Token) -> usize {
-    nexus.to_usize() | TIMEOUT_TAG
-}
-
-/// Reads back a `for_libxl` value of the given kind; `None` if it cannot
-/// be one (wrong kind, or no token at all).
-fn token_from_for_libxl(v: usize, timeout: bool) -> Option<Token> {
-    if (v & TIMEOUT_TAG != 0) != timeout {
-        return None;
-    }
-    Token::from_usize(v & !TIMEOUT_TAG)
-}
-
-/// The hook table, as the core sees it. Implemented by `src/ffi` over the
-/// C function pointers. Errors are the hook's own return value (negative
-/// libxl code or any positive int).
-pub trait OseventHooks: Send + Sync {
-    fn fd_register(&self, fd: i32, events: i16, for_libxl: usize) -> Result<usize, Rc>;
-    fn fd_modify(&self, fd: i32, for_app: &mut usize, events: i16) -> Result<(), Rc>;
-    fn fd_deregister(&self, fd: i32, for_app: usize);
-    fn timeout_register(&self, abs: Timeval, for_libxl: usize) -> Result<usize, Rc>;
-    /// `timeout_modify` with `abs = {0,0}`: "fire as soon as possible".
-    fn timeout_modify_now(&self, for_app: &mut usize) -> Result<(), Rc>;
-}
-
-/// A timeout registered with the application.
-pub struct TimeNexus {
-    /// The timeout it stands for, until deregistered.
-    pub ev: Option<EvTime>,
-    pub for_app: usize,
-}
-
-#[derive(Default)]
-pub struct HookState {
-    pub hooks: Option<Arc<dyn OseventHooks>>,
-    pub time_nexi: Slab<TimeNexus>,
-    /// The application's registration value of each fd registration
-    /// (hooks only, so kept here rather than in every registration).
-    pub fd_for_app: crate::fasthash::FastMap<EvFd, usize>,
-}
+use crate::reg::hooks::{fd_for_libxl, timeout_for_libxl, token_from_for_libxl, OseventHooks};
+use crate::reg::{EvFd, EvTime};
+use crate::sys::clock;
+use crate::token::Token;
 
 impl Egc<'_> {
     fn hooks(&self) -> Option<Arc<dyn OseventHooks>> {
-        self.s().hooks.hooks.clone()
+        self.s().hooks.hooks()
     }
 
     /// `libxl_osevent_register_hooks`.
@@ -94,7 +37,14 @@ impl Egc<'_> {
             );
         }
         crate::xl_log!(self.ctx, Debug, "osevent hooks {}", if hooks.is_some() { "registered" } else { "cleared" });
-        self.st().hooks.hooks = hooks;
+        self.st().hooks.set_hooks(hooks);
+    }
+
+    /// Records the application's value for a live fd registration.
+    fn set_fd_for_app(&mut self, ev: EvFd, for_app: usize) {
+        if self.s().fds.contains(ev) {
+            self.st().hooks.set_fd_for_app(ev, for_app);
+        }
     }
 
     pub(crate) fn hook_fd_register(&mut self, ev: EvFd, fd: i32, events: i16) -> Result<(), Rc> {
@@ -106,7 +56,7 @@ impl Egc<'_> {
 
     pub(crate) fn hook_fd_modify(&mut self, ev: EvFd, fd: i32, events: i16) -> Result<(), Rc> {
         let Some(h) = self.hooks() else { return Ok(()) };
-        let mut for_app = self.s().hooks.fd_for_app.get(&ev).copied().unwrap_or(0);
+        let mut for_app = self.s().hooks.fd_for_app(ev);
         let r = in_hook(self.ctx, || h.fd_modify(fd, &mut for_app, events));
         // A failed modify may still have updated the registration value.
         self.set_fd_for_app(ev, for_app);
@@ -114,7 +64,7 @@ impl Egc<'_> {
     }
 
     pub(crate) fn hook_fd_deregister(&mut self, ev: EvFd, fd: i32) {
-        let for_app = self.st().hooks.fd_for_app.remove(&ev).unwrap_or(0);
+        let for_app = self.st().hooks.take_fd_for_app(ev);
         if let Some(h) = self.hooks() {
             in_hook(self.ctx, || h.fd_deregister(fd, for_app));
         }
@@ -123,14 +73,14 @@ impl Egc<'_> {
     /// Mirrors a finite timeout; returns its nexus (None without hooks).
     pub(crate) fn hook_timeout_register(&mut self, ev: EvTime, deadline: u64) -> Result<Option<Token>, Rc> {
         let Some(h) = self.hooks() else { return Ok(None) };
-        let nexus = self.st().hooks.time_nexi.insert(TimeNexus { ev: Some(ev), for_app: 0 });
+        let nexus = self.st().hooks.nexus_insert(ev);
         match in_hook(self.ctx, || h.timeout_register(clock::mono_to_wall(deadline), timeout_for_libxl(nexus))) {
             Ok(for_app) => {
-                self.st().hooks.time_nexi.get_mut(nexus).expect("just inserted").for_app = for_app;
+                self.st().hooks.nexus_mut(nexus).expect("just inserted").for_app = for_app;
                 Ok(Some(nexus))
             }
             Err(rc) => {
-                self.st().hooks.time_nexi.remove(nexus);
+                self.st().hooks.nexus_remove(nexus);
                 Err(rc)
             }
         }
@@ -140,10 +90,10 @@ impl Egc<'_> {
     /// reported it yet, ask it to fire at once; the nexus stays until it does.
     pub(crate) fn hook_timeout_release_ev(&mut self, nexus: Token, fired_by_app: bool) {
         if fired_by_app {
-            self.st().hooks.time_nexi.remove(nexus);
+            self.st().hooks.nexus_remove(nexus);
             return;
         }
-        let Some(n) = self.st().hooks.time_nexi.get_mut(nexus) else { return };
+        let Some(n) = self.st().hooks.nexus_mut(nexus) else { return };
         n.ev = None;
         let mut for_app = n.for_app;
         if let Some(h) = self.hooks() {
@@ -151,7 +101,7 @@ impl Egc<'_> {
                 crate::xl_log!(self.ctx, Error, "timeout nexus {nexus}: application's timeout_modify hook failed (rc={rc})");
             }
         }
-        if let Some(n) = self.st().hooks.time_nexi.get_mut(nexus) {
+        if let Some(n) = self.st().hooks.nexus_mut(nexus) {
             n.for_app = for_app;
         }
     }
@@ -163,7 +113,7 @@ impl Egc<'_> {
     /// kind's tag) is recognised and ignored at DEBUG, like a well-formed
     /// stale token (a normal race, handled by the caller).
     fn occurred_token(&self, entry: &str, for_libxl: usize, timeout: bool) -> Result<Token, Rc> {
-        if self.s().hooks.hooks.is_none() {
+        if !self.s().hooks.has_hooks() {
             crate::xl_log!(self.ctx, Error,
                 "{entry}: invalid argument for_libxl ({for_libxl:#x}): no osevent hooks are registered, \
                  so libxl gave out no for_libxl values; ignored");
@@ -187,18 +137,18 @@ impl Egc<'_> {
     /// `libxl_osevent_occurred_timeout`.
     pub fn osevent_occurred_timeout(&mut self, for_libxl: usize) -> Result<(), Rc> {
         let nexus = self.occurred_token("libxl_osevent_occurred_timeout", for_libxl, true)?;
-        let Some(n) = self.st().hooks.time_nexi.get(nexus) else {
+        let Some(n) = self.s().hooks.nexus(nexus) else {
             crate::xl_log!(self.ctx, Debug, "occurred_timeout: nexus {nexus} is stale, ignored");
             return Ok(());
         };
         match n.ev {
             Some(ev) => {
                 self.ev_time_fire(ev, crate::rc::ERROR_TIMEDOUT, true);
-                self.st().hooks.time_nexi.remove(nexus);
+                self.st().hooks.nexus_remove(nexus);
             }
             None => {
                 crate::xl_log!(self.ctx, Debug, "occurred_timeout: nexus {nexus} released (its timeout was deregistered)");
-                self.st().hooks.time_nexi.remove(nexus);
+                self.st().hooks.nexus_remove(nexus);
             }
         }
         Ok(())
@@ -212,7 +162,9 @@ mod tests {
     use parking_lot::Mutex;
 
     use super::*;
-    use crate::ao::AoHow;
+    use crate::reg::hooks::TIMEOUT_TAG;
+    use crate::sys::clock::Timeval;
+    use crate::reg::ao::AoHow;
     use crate::rc::{ERROR_OSEVENT_REG_FAIL, ERROR_TIMEDOUT};
     use crate::sys::POLLIN;
     use crate::testutil;
@@ -256,7 +208,7 @@ mod tests {
         }
     }
 
-    fn setup(ctx: &crate::ctx::Ctx) -> Arc<Recorder> {
+    fn setup(ctx: &crate::egc::Ctx) -> Arc<Recorder> {
         let rec = Arc::new(Recorder::default());
         Egc::new(ctx, "test").register_osevent_hooks(Some(rec.clone()));
         rec
@@ -291,7 +243,7 @@ mod tests {
         *rec.fail_register.lock() = Some(42); // "any positive int" passes through too
         let ao = egc.ao_create(AoHow::ForEvent(2), 0).unwrap();
         assert_eq!(egc.ev_time_register_rel(ao, 1000, Box::new(|_, _, _| {})).err(), Some(42));
-        assert!(egc.s().times.is_empty() && egc.s().hooks.time_nexi.is_empty());
+        assert!(egc.s().times.is_empty() && (egc.s().hooks.nexus_count() == 0));
     }
 
     #[test]
@@ -304,9 +256,9 @@ mod tests {
         let nexus = *rec.last_timeout_token.lock();
         egc.ev_time_deregister(ev);
         assert_eq!(rec.calls.lock().last().unwrap(), "timeout_modify_now 77");
-        assert_eq!(egc.s().hooks.time_nexi.len(), 1, "kept until the application reports it");
+        assert_eq!(egc.s().hooks.nexus_count(), 1, "kept until the application reports it");
         egc.osevent_occurred_timeout(nexus).unwrap();
-        assert!(egc.s().hooks.time_nexi.is_empty());
+        assert!((egc.s().hooks.nexus_count() == 0));
         egc.osevent_occurred_timeout(nexus).unwrap(); // duplicate: ignored
     }
 

@@ -20,21 +20,35 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::sys::lock::Locked;
 
 use crate::log::{Level, Logger};
-use crate::{ao, event, ev, osevent_hooks, poller};
+use crate::reg::ao::AoRegistry;
+use crate::reg::child::ChildRegistry;
+use crate::reg::event::EventState;
+use crate::reg::fd::FdRegistry;
+use crate::reg::hooks::HookState;
+use crate::reg::poller::{interest::Interest, Pollers};
+use crate::reg::time::TimeRegistry;
 
-/// Everything the lock guards.
+use super::ao::AbortCallback;
+use super::child::{ChildCallback, SigchldState};
+use super::fd::FdHandler;
+use super::time::TimeHandler;
+use super::Egc;
+
+/// Everything the lock guards: the registries, and the ctx's SIGCHLD
+/// arrangement.
 #[derive(Default)]
 pub struct State {
-    pub fds: ev::fd::FdRegistry,
-    pub times: ev::time::TimeRegistry,
-    pub aos: ao::AoRegistry,
-    pub events: event::EventState,
-    pub pollers: poller::Pollers,
+    pub fds: FdRegistry<FdHandler>,
+    pub times: TimeRegistry<TimeHandler>,
+    pub aos: AoRegistry<AbortCallback>,
+    pub events: EventState,
+    pub pollers: Pollers,
     /// The kernel interest set the library's own pollers sleep on once
-    /// many fds are registered (see `poller::interest`).
-    pub interest: Option<poller::interest::Interest>,
-    pub hooks: osevent_hooks::HookState,
-    pub children: ev::child::ChildState,
+    /// many fds are registered (see `reg::poller::interest`).
+    pub interest: Option<Interest>,
+    pub hooks: HookState,
+    pub children: ChildRegistry<ChildCallback>,
+    pub sigchld: SigchldState,
 }
 
 pub struct Ctx {
@@ -91,7 +105,7 @@ impl Ctx {
     }
 }
 
-impl crate::egc::Egc<'_> {
+impl Egc<'_> {
     /// Everything `libxl_ctx_free` releases, lock held: SIGCHLD and child
     /// records, fd registrations (each `fd_deregister` hook is called),
     /// timeouts, aos and queued events. Pending operations are not cancelled silently: each kind of

@@ -17,7 +17,7 @@
 use crate::egc::Egc;
 use crate::sys::{self, PollFd};
 
-use super::timeout_ms;
+use super::sleep::timeout_ms;
 
 /// What `libxl_osevent_beforepoll` tells the application.
 pub struct BeforePoll {

@@ -1,0 +1,297 @@
+//! The ao registry: every asynchronous operation (libxl's `libxl__ao`).
+//!
+//! An ao's life, in [`Phase`]s: `Running` from creation (the initiator sets
+//! it up, `constructing`, until `ao_inprogress`), `Complete` once
+//! `ao_complete` gave its rc (its report then waits for outstanding
+//! progress callbacks and killed children), `Notified` once the report is
+//! being made; it is freed when notified and no user (`manip`: the
+//! initiator, an abort in progress) holds it.
+//!
+//! Files: this one holds the entries; [`index`] is how `libxl_ao_abort`
+//! finds an ao in progress (built on first use); [`abort`] is the root
+//! aos' abort lists (abortables, and timeouts that aborting fires early).
+//!
+//! Invariants:
+//! * An ao is *in progress* (findable by `libxl_ao_abort`) exactly while
+//!   it is `Running` and not nested.
+//! * Nested aos point at their root; a root counts its nested aos, which
+//!   must all be freed before it completes.
+//! * Sources an ao owns are listed in `owned`, released (by the egc) when
+//!   it completes.
+#![forbid(unsafe_code)]
+
+pub mod abort;
+pub mod index;
+
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+use self::abort::AbortRef;
+pub use self::index::AbortKey;
+use super::event::Event;
+use super::{AoId, EvChild, EvFd, EvTime, PollerId};
+use crate::fasthash::FastMap;
+use crate::rc::Rc;
+use crate::token::Slab;
+
+/// The application's completion callback, already bound to its arguments.
+pub type AppRcFn = Box<dyn FnOnce(Rc) + Send>;
+
+/// `libxl_asyncop_how`, converted.
+pub enum AoHow {
+    Sync,
+    Callback { cb: AppRcFn, key: AbortKey },
+    ForEvent(u64),
+}
+
+/// `libxl_asyncprogress_how`, converted.
+#[derive(Clone)]
+pub enum AopHow {
+    Discard,
+    ForEvent(u64),
+    Callback { for_event: u64, cb: Arc<dyn Fn(Event) + Send + Sync> },
+}
+
+/// How an ao reports its completion.
+pub enum Mode {
+    /// `ao_inprogress` runs the loop on this poller until it is complete.
+    Sync { poller: Option<PollerId> },
+    Callback(Option<AppRcFn>),
+    ForEvent(u64),
+    /// A nested ao: reports nothing itself.
+    Nested,
+}
+
+/// A source an ao owns (released when it completes).
+#[derive(Clone, Copy, Debug)]
+pub enum Owned {
+    Fd(EvFd),
+    Time(EvTime),
+    Abortable(super::AbrtId),
+    Child(EvChild),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Not complete yet (setting up while `constructing`).
+    Running,
+    /// `ao_complete` gave its rc; the report waits for outstanding work.
+    Complete,
+    /// Its completion has been (or is being) reported.
+    Notified,
+}
+
+pub struct AoEntry {
+    pub mode: Mode,
+    pub domid: u32,
+    pub phase: Phase,
+    /// Between `ao_create` and `ao_inprogress`.
+    pub constructing: bool,
+    /// (Root) an abort was requested.
+    pub aborting: bool,
+    /// Aborting completes it with `ERROR_ABORTED` (the usual abortable,
+    /// kept as a flag rather than an entry of its own).
+    pub completes_on_abort: bool,
+    pub rc: Rc,
+    /// Users that keep the ao alive (initiator, an abort in progress).
+    pub manip: u32,
+    pub progress_outstanding: u32,
+    /// (Root) children killed on this ao's behalf, not yet reaped.
+    pub killed_children: u32,
+    pub owned: SmallVec<[Owned; 1]>,
+    /// How `libxl_ao_abort` names it.
+    key: AbortKey,
+    /// Creation number: orders aos with the same key (see `index`).
+    seq: u32,
+    /// (Root) what aborting runs, newest last.
+    abortables: SmallVec<[AbortRef; 2]>,
+}
+
+impl AoEntry {
+    /// Complete, with every progress report delivered and every killed
+    /// child reaped: its completion may be reported.
+    pub fn work_outstanding(&self) -> bool {
+        self.phase == Phase::Running || self.progress_outstanding > 0 || self.killed_children > 0
+    }
+
+    fn in_progress(&self) -> bool {
+        self.phase == Phase::Running && !matches!(self.mode, Mode::Nested)
+    }
+}
+
+pub struct AoRegistry<A> {
+    slab: Slab<AoEntry>,
+    index: index::AbortIndex,
+    /// Nested ao -> its root (nested aos are rare: kept aside).
+    nested_root: FastMap<AoId, AoId>,
+    /// Root -> how many nested aos it has.
+    nested_progeny: FastMap<AoId, u32>,
+    abortables: abort::Abortables<A>,
+}
+
+impl<A> Default for AoRegistry<A> {
+    fn default() -> Self {
+        AoRegistry {
+            slab: Slab::new(),
+            index: index::AbortIndex::default(),
+            nested_root: FastMap::default(),
+            nested_progeny: FastMap::default(),
+            abortables: abort::Abortables::default(),
+        }
+    }
+}
+
+impl<A> AoRegistry<A> {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    pub fn contains(&self, ao: AoId) -> bool {
+        self.slab.contains(ao)
+    }
+
+    /// Aos in progress (created, not yet complete).
+    pub fn inprogress_count(&self) -> usize {
+        self.index.count()
+    }
+
+    /// A new top-level ao, in progress, held by its initiator.
+    pub fn create(&mut self, mode: Mode, key: AbortKey, domid: u32) -> AoId {
+        let ao = self.slab.insert(AoEntry::new(mode, key, domid, 1));
+        let seq = self.index.insert(key, ao);
+        self.get_mut(ao).seq = seq;
+        ao
+    }
+
+    /// A nested ao under `parent`'s root.
+    pub fn create_nested(&mut self, parent: AoId) -> AoId {
+        let root = self.root_of(parent);
+        let domid = self.get(root).domid;
+        *self.nested_progeny.entry(root).or_insert(0) += 1;
+        let child = self.slab.insert(AoEntry::new(Mode::Nested, AbortKey::SYNC, domid, 0));
+        self.nested_root.insert(child, root);
+        child
+    }
+
+    /// Frees a nested ao; its entry.
+    pub fn remove_nested(&mut self, child: AoId) -> Option<AoEntry> {
+        let e = self.slab.remove(child)?;
+        if let Some(root) = self.nested_root.remove(&child) {
+            if let Some(n) = self.nested_progeny.get_mut(&root) {
+                *n -= 1;
+                if *n == 0 {
+                    self.nested_progeny.remove(&root);
+                }
+            }
+        }
+        Some(e)
+    }
+
+    /// True if `ao` is nested, or has nested aos.
+    pub fn in_a_tree(&self, ao: AoId) -> bool {
+        self.nested_root.contains_key(&ao) || self.nested_progeny.contains_key(&ao)
+    }
+
+    pub fn is_nested(&self, ao: AoId) -> bool {
+        self.nested_root.contains_key(&ao)
+    }
+
+    /// Takes `ao` out of the set `libxl_ao_abort` searches (it completed,
+    /// or its creation failed).
+    pub fn leave_index(&mut self, ao: AoId) {
+        let Some(e) = self.slab.get(ao) else { return };
+        if e.in_progress() {
+            let (key, seq) = (e.key, e.seq);
+            self.index.remove(key, seq, ao);
+        }
+    }
+
+    /// Frees an ao; its entry.
+    pub fn remove(&mut self, ao: AoId) -> Option<AoEntry> {
+        self.leave_index(ao);
+        self.slab.remove(ao)
+    }
+
+    pub fn get(&self, ao: AoId) -> &AoEntry {
+        self.slab.get(ao).expect("ao handle used after the ao was freed")
+    }
+
+    pub fn get_mut(&mut self, ao: AoId) -> &mut AoEntry {
+        self.slab.get_mut(ao).expect("ao handle used after the ao was freed")
+    }
+
+    pub fn try_get(&self, ao: AoId) -> Option<&AoEntry> {
+        self.slab.get(ao)
+    }
+
+    pub fn try_get_mut(&mut self, ao: AoId) -> Option<&mut AoEntry> {
+        self.slab.get_mut(ao)
+    }
+
+    pub fn root_of(&self, ao: AoId) -> AoId {
+        self.nested_root.get(&ao).copied().unwrap_or(ao)
+    }
+
+    /// The newest in-progress ao `key` names (`libxl_ao_abort`).
+    pub fn find(&mut self, key: AbortKey) -> Option<AoId> {
+        let slab = &self.slab;
+        self.index.find(key, || slab.iter().filter(|(_, e)| e.in_progress()).map(|(ao, e)| (e.key, e.seq, ao)))
+    }
+
+    pub fn ids(&self) -> Vec<AoId> {
+        self.slab.tokens()
+    }
+
+    /// Drops every ao (for `libxl_ctx_free`); how many were in progress.
+    pub fn discard_all(&mut self) -> usize {
+        let n = self.inprogress_count();
+        self.index = index::AbortIndex::default();
+        self.nested_root.clear();
+        self.nested_progeny.clear();
+        for ao in self.slab.tokens() {
+            self.slab.remove(ao);
+        }
+        self.abortables.clear();
+        n
+    }
+
+    /// The abort index exists (for tests).
+    pub fn index_live(&self) -> bool {
+        self.index.live()
+    }
+
+    /// Sets the next creation number (for tests of its wrap).
+    #[cfg(test)]
+    pub fn set_next_seq(&mut self, seq: u32) {
+        self.index.set_next_seq(seq);
+    }
+}
+
+impl AoEntry {
+    fn new(mode: Mode, key: AbortKey, domid: u32, manip: u32) -> AoEntry {
+        let constructing = !matches!(mode, Mode::Nested);
+        AoEntry {
+            mode,
+            domid,
+            phase: Phase::Running,
+            constructing,
+            aborting: false,
+            completes_on_abort: false,
+            rc: 0,
+            manip,
+            progress_outstanding: 0,
+            killed_children: 0,
+            owned: SmallVec::new(),
+            key,
+            seq: 0,
+            abortables: SmallVec::new(),
+        }
+    }
+}
+
+/// Sizes that matter for the memory figure (B6): an entry is one slab slot.
+const _: () = assert!(std::mem::size_of::<AoEntry>() <= 128);
