@@ -102,7 +102,7 @@ impl EventState {
     }
 
     /// Removes and returns the first queued event `matches` accepts.
-    pub fn take_first(&mut self, mut matches: impl FnMut(&Event) -> bool) -> Option<Event> {
+    pub fn take_first(&mut self, matches: impl FnMut(&Event) -> bool) -> Option<Event> {
         let i = self.queue.iter().position(matches)?;
         self.queue.remove(i)
     }
