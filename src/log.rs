@@ -81,7 +81,7 @@ pub fn out_of_line(f: impl FnOnce()) {
 #[macro_export]
 macro_rules! xl_log {
     ($ctx:expr, $lvl:ident, $($arg:tt)+) => {{
-        let ctx: &$crate::egc::Ctx = $ctx;
+        let ctx = $ctx;
         if ctx.logger.enabled($crate::log::Level::$lvl) {
             $crate::log::out_of_line(|| ctx.logger.log($crate::log::Level::$lvl, -1, format_args!($($arg)+)));
         }
@@ -92,7 +92,7 @@ macro_rules! xl_log {
 #[macro_export]
 macro_rules! xl_log_errno {
     ($ctx:expr, $lvl:ident, $errno:expr, $($arg:tt)+) => {{
-        let ctx: &$crate::egc::Ctx = $ctx;
+        let ctx = $ctx;
         if ctx.logger.enabled($crate::log::Level::$lvl) {
             $crate::log::out_of_line(|| ctx.logger.log($crate::log::Level::$lvl, $errno, format_args!($($arg)+)));
         }

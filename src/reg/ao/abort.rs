@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 use super::super::{AbrtId, AoId, EvTime};
-use super::AoRegistry;
 use crate::token::{Slab, Token};
 
 /// What aborting does for one abortable.
@@ -74,47 +73,16 @@ impl<A> Abortables<A> {
             self.slab.remove(a);
         }
     }
-}
 
-impl<A> AoRegistry<A> {
-    /// Lists `r` on `root`'s abort list.
-    pub fn abort_list_push(&mut self, root: AoId, r: AbortRef) {
-        self.get_mut(root).abortables.push(r);
+    pub(super) fn insert(&mut self, root: AoId, action: AbortAction<A>) -> AbrtId {
+        self.slab.insert(Abortable { root, action })
     }
 
-    /// Takes `r` off `root`'s abort list, if both are still there.
-    pub fn abort_list_remove(&mut self, root: AoId, r: AbortRef) {
-        if let Some(e) = self.try_get_mut(root) {
-            if let Some(pos) = e.abortables.iter().rposition(|&x| x == r) {
-                e.abortables.swap_remove(pos);
-            }
-        }
+    pub(super) fn remove(&mut self, a: AbrtId) -> Option<Abortable<A>> {
+        self.slab.remove(a)
     }
 
-    /// The newest entry of `root`'s abort list, taken off it.
-    pub fn abort_list_pop(&mut self, root: AoId) -> Option<AbortRef> {
-        self.try_get_mut(root)?.abortables.pop()
-    }
-
-    pub fn abort_list(&self, root: AoId) -> &[AbortRef] {
-        &self.get(root).abortables
-    }
-
-    /// A new abortable on `root`'s list.
-    pub fn abortable_insert(&mut self, root: AoId, action: AbortAction<A>) -> AbrtId {
-        let a = self.abortables.slab.insert(Abortable { root, action });
-        self.abort_list_push(root, AbortRef::abortable(a));
-        a
-    }
-
-    /// Ends an abortable registration (idempotent); off its root's list.
-    pub fn abortable_remove(&mut self, a: AbrtId) -> Option<Abortable<A>> {
-        let ab = self.abortables.slab.remove(a)?;
-        self.abort_list_remove(ab.root, AbortRef::abortable(a));
-        Some(ab)
-    }
-
-    pub fn abortable_exists(&self, a: AbrtId) -> bool {
-        self.abortables.slab.contains(a)
+    pub(super) fn contains(&self, a: AbrtId) -> bool {
+        self.slab.contains(a)
     }
 }

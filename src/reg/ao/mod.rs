@@ -26,10 +26,10 @@ pub mod index;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
-use self::abort::AbortRef;
+use self::abort::{AbortAction, AbortRef, Abortable};
 pub use self::index::AbortKey;
 use super::event::Event;
-use super::{AoId, EvChild, EvFd, EvTime, PollerId};
+use super::{AbrtId, AoId, EvChild, EvFd, EvTime, PollerId};
 use crate::fasthash::FastMap;
 use crate::rc::Rc;
 use crate::token::Slab;
@@ -67,7 +67,7 @@ pub enum Mode {
 pub enum Owned {
     Fd(EvFd),
     Time(EvTime),
-    Abortable(super::AbrtId),
+    Abortable(AbrtId),
     Child(EvChild),
 }
 
@@ -257,6 +257,47 @@ impl<A> AoRegistry<A> {
         }
         self.abortables.clear();
         n
+    }
+
+    /// Lists `r` on `root`'s abort list.
+    pub fn abort_list_push(&mut self, root: AoId, r: AbortRef) {
+        self.get_mut(root).abortables.push(r);
+    }
+
+    /// Takes `r` off `root`'s abort list, if both are still there.
+    pub fn abort_list_remove(&mut self, root: AoId, r: AbortRef) {
+        if let Some(e) = self.try_get_mut(root) {
+            if let Some(pos) = e.abortables.iter().rposition(|&x| x == r) {
+                e.abortables.swap_remove(pos);
+            }
+        }
+    }
+
+    /// The newest entry of `root`'s abort list, taken off it.
+    pub fn abort_list_pop(&mut self, root: AoId) -> Option<AbortRef> {
+        self.try_get_mut(root)?.abortables.pop()
+    }
+
+    pub fn abort_list(&self, root: AoId) -> &[AbortRef] {
+        &self.get(root).abortables
+    }
+
+    /// A new abortable on `root`'s list.
+    pub fn abortable_insert(&mut self, root: AoId, action: AbortAction<A>) -> AbrtId {
+        let a = self.abortables.insert(root, action);
+        self.abort_list_push(root, AbortRef::abortable(a));
+        a
+    }
+
+    /// Ends an abortable registration (idempotent); off its root's list.
+    pub fn abortable_remove(&mut self, a: AbrtId) -> Option<Abortable<A>> {
+        let ab = self.abortables.remove(a)?;
+        self.abort_list_remove(ab.root, AbortRef::abortable(a));
+        Some(ab)
+    }
+
+    pub fn abortable_exists(&self, a: AbrtId) -> bool {
+        self.abortables.contains(a)
     }
 
     /// The abort index exists (for tests).
