@@ -14,7 +14,19 @@
 //! * Slot indices stay below [`MAX_SLOTS`] (2^31), so bit 31 of a packed
 //!   token is always clear: users may use it to tag what kind of token a
 //!   word holds (the osevent hooks do).
+//! * A token is 64 bits (32 of generation, 32 of slot), and travels through
+//!   a C `void *`: the crate builds only where pointers are 64 bits wide
+//!   (refused at compile time elsewhere, rather than silently dropping the
+//!   generation, which is what makes a stale token recognisable).
 #![forbid(unsafe_code)]
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!(
+    "libxenlight's event core packs 64-bit generation-checked tokens into C pointers \
+     (for_libxl); it supports 64-bit targets only (x86_64, aarch64, ...)"
+);
+
+const _: () = assert!(std::mem::size_of::<Token>() == 8 && std::mem::size_of::<Option<Token>>() == 8);
 
 use std::fmt;
 use std::num::NonZeroU64;

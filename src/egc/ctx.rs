@@ -34,6 +34,12 @@ use super::fd::FdHandler;
 use super::time::TimeHandler;
 use super::Egc;
 
+// What one pending operation's registrations cost (B6), at compile time:
+// an fd registration (with its handler) and a timeout are one slab slot each.
+const _: () = assert!(std::mem::size_of::<crate::reg::fd::FdEntry<FdHandler>>() == 48);
+const _: () = assert!(std::mem::size_of::<crate::reg::time::TimeEntry<TimeHandler>>() == 56);
+const _: () = assert!(std::mem::size_of::<crate::reg::event::Event>() == 40);
+
 /// Everything the lock guards: the registries, and the ctx's SIGCHLD
 /// arrangement.
 #[derive(Default)]

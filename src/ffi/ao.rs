@@ -4,7 +4,7 @@
 use std::ffi::c_int;
 use std::sync::Arc;
 
-use super::boundary::ffi_entry;
+use super::boundary::{ctx_ref, entry};
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use super::SendPtr;
 use crate::reg::ao::{AbortKey, AoHow, AopHow};
@@ -15,7 +15,7 @@ use crate::reg::event::Event;
 /// # Safety
 /// `how` NULL or valid for reads.
 pub unsafe fn abort_key(how: *const libxl_asyncop_how) -> AbortKey {
-    // SAFETY: by contract.
+    // SAFETY: `how` is NULL or valid for reads (this function's contract).
     match unsafe { how.as_ref() } {
         None => AbortKey::SYNC,
         Some(h) => match h.callback {
@@ -32,9 +32,9 @@ pub unsafe fn abort_key(how: *const libxl_asyncop_how) -> AbortKey {
 /// # Safety
 /// `ctx` live; `how` NULL or valid for reads.
 pub unsafe fn ao_how(ctx: *mut libxl_ctx, how: *const libxl_asyncop_how) -> AoHow {
-    // SAFETY: by contract.
+    // SAFETY: `how` is NULL or valid for reads (this function's contract).
     let Some(h) = (unsafe { how.as_ref() }) else { return AoHow::Sync };
-    // SAFETY: by contract.
+    // SAFETY: as above.
     let key = unsafe { abort_key(how) };
     match h.callback {
         None => {
@@ -60,7 +60,7 @@ pub unsafe fn ao_how(ctx: *mut libxl_ctx, how: *const libxl_asyncop_how) -> AoHo
 /// # Safety
 /// `ctx` live; `how` NULL or valid for reads.
 pub unsafe fn aop_how(ctx: *mut libxl_ctx, how: *const libxl_asyncprogress_how) -> AopHow {
-    // SAFETY: by contract.
+    // SAFETY: `how` is NULL or valid for reads (this function's contract).
     let Some(h) = (unsafe { how.as_ref() }) else { return AopHow::Discard };
     match h.callback {
         None => AopHow::ForEvent(h.for_event),
@@ -83,9 +83,9 @@ pub unsafe fn aop_how(ctx: *mut libxl_ctx, how: *const libxl_asyncprogress_how) 
 /// `ctx` live; `how` NULL or valid for reads.
 #[no_mangle]
 pub unsafe extern "C" fn libxl_ao_abort(ctx: *mut libxl_ctx, how: *const libxl_asyncop_how) -> c_int {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        let key = abort_key(how);
-        ffi_entry("libxl_ao_abort", ctx, |egc| egc.ao_abort(key))
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `how` is NULL or valid for reads (this function's contract).
+    let key = unsafe { abort_key(how) };
+    entry("libxl_ao_abort", c, |egc| egc.ao_abort(key))
 }

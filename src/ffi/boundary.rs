@@ -1,21 +1,23 @@
 //! The one boundary helper every entry point goes through.
 //!
-//! `ffi_entry("libxl_foo", ctx, |egc| …)`: refuses a NULL ctx (ERROR_INVAL
-//! and a line on stderr, there being no logger to use), counts the thread
-//! as inside the library (so `libxl_ctx_free` can detect use in progress),
+//! An entry point resolves its ctx pointer ([`ctx_ref`], the one unsafe
+//! step every entry point shares) and hands the rest to [`entry`]:
+//! `entry("libxl_foo", ctx, |egc| …)` refuses a NULL ctx (ERROR_INVAL and a
+//! line on stderr, there being no logger to use), counts the thread as
+//! inside the library (so `libxl_ctx_free` can detect use in progress),
 //! takes the lock through an `Egc`, runs the body, and catches any panic so
 //! that none crosses into C. A caught panic is logged CRITICAL and turned
 //! into the return type's fallback ([`PanicOrDefault`]): `ERROR_FAIL` for
 //! `int`; for `void`, a `disaster` report (the process exits if the
-//! application registered no disaster hook).
+//! application registered no disaster hook). Nothing of the application's
+//! runs while the panic unwinds (the egc's `Drop` checks).
 
 use std::ffi::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use super::types::libxl_ctx;
-use crate::egc::Ctx;
-use crate::egc::Egc;
+use crate::egc::{Ctx, Egc};
 use crate::rc::{ERROR_FAIL, ERROR_INVAL};
 
 /// What an entry point returns when it cannot run its body.
@@ -76,27 +78,19 @@ pub unsafe fn ctx_ref<'a>(ctx: *mut libxl_ctx) -> Option<&'a Ctx> {
 }
 
 /// Runs `body` with the ctx locked (see the module comment).
-///
-/// # Safety
-/// As for [`ctx_ref`].
-pub unsafe fn ffi_entry<R: PanicOrDefault>(
-    entry: &'static str,
-    ctx: *mut libxl_ctx,
-    body: impl FnOnce(&mut Egc<'_>) -> R,
-) -> R {
-    // SAFETY: forwarded from this function's contract.
-    let Some(ctx) = (unsafe { ctx_ref(ctx) }) else {
-        eprintln!("libxl: error: {entry}: ctx is NULL");
-        return R::null_ctx();
-    };
-    ffi_entry_ctx(entry, ctx, |ctx| {
-        let mut egc = Egc::new(ctx, entry);
+pub fn entry<R: PanicOrDefault>(name: &'static str, ctx: Option<&Ctx>, body: impl FnOnce(&mut Egc<'_>) -> R) -> R {
+    entry_ctx(name, ctx, |ctx| {
+        let mut egc = Egc::new(ctx, name);
         body(&mut egc)
     })
 }
 
-/// Like [`ffi_entry`] for bodies that manage the lock themselves.
-pub fn ffi_entry_ctx<R: PanicOrDefault>(entry: &'static str, ctx: &Ctx, body: impl FnOnce(&Ctx) -> R) -> R {
+/// Like [`entry`] for bodies that manage the lock themselves.
+pub fn entry_ctx<R: PanicOrDefault>(name: &'static str, ctx: Option<&Ctx>, body: impl FnOnce(&Ctx) -> R) -> R {
+    let Some(ctx) = ctx else {
+        eprintln!("libxl: error: {name}: ctx is NULL");
+        return R::null_ctx();
+    };
     let _inside = Inside::enter(ctx);
     match catch_unwind(AssertUnwindSafe(|| body(ctx))) {
         Ok(r) => r,
@@ -106,8 +100,8 @@ pub fn ffi_entry_ctx<R: PanicOrDefault>(entry: &'static str, ctx: &Ctx, body: im
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            crate::xl_log!(ctx, Critical, "{entry}: internal error (panic: {what})");
-            R::panicked(ctx, entry)
+            crate::xl_log!(ctx, Critical, "{name}: internal error (panic: {what})");
+            R::panicked(ctx, name)
         }
     }
 }

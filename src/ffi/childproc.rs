@@ -5,7 +5,7 @@ use std::ffi::{c_int, c_void};
 use std::io;
 use std::sync::Arc;
 
-use super::boundary::{ctx_ref, ffi_entry, ffi_entry_ctx};
+use super::boundary::{ctx_ref, entry, entry_ctx};
 use super::types::{libxl_childproc_hooks, libxl_ctx};
 use super::SendPtr;
 use crate::egc::child;
@@ -22,7 +22,8 @@ struct CChildHooks {
 
 impl CChildHooks {
     fn t(&self) -> &libxl_childproc_hooks {
-        // SAFETY: the application promises the table outlives the ctx.
+        // SAFETY: libxl_childproc_setmode's contract: the table stays valid
+        // for the ctx's lifetime.
         unsafe { &*self.table.get() }
     }
 }
@@ -60,10 +61,13 @@ pub unsafe extern "C" fn libxl_childproc_setmode(
     user: *mut c_void,
 ) {
     const ENTRY: &str = "libxl_childproc_setmode";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            let Some(h) = hooks.as_ref() else {
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `hooks` is NULL or valid for the ctx's lifetime (this
+    // function's contract).
+    let table = unsafe { hooks.as_ref() };
+    entry(ENTRY, c, |egc| {
+            let Some(h) = table else {
                 return egc.childproc_setmode(ChldOwner::Libxl, None);
             };
             let Some(owner) = ChldOwner::from_c(h.chldowner) else {
@@ -74,24 +78,25 @@ pub unsafe extern "C" fn libxl_childproc_setmode(
             };
             let table = SendPtr(hooks.cast_mut());
             egc.childproc_setmode(owner, Some(Arc::new(CChildHooks { table, user: SendPtr(user) })));
-        })
-    }
+    })
 }
 
 /// # Safety
 /// `ctx` live.
 #[no_mangle]
 pub unsafe extern "C" fn libxl_childproc_reaped(ctx: *mut libxl_ctx, pid: libc::pid_t, status: c_int) -> c_int {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { ffi_entry("libxl_childproc_reaped", ctx, |egc| egc.childproc_reaped(pid, status)) }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry("libxl_childproc_reaped", c, |egc| egc.childproc_reaped(pid, status))
 }
 
 /// # Safety
 /// `ctx` live.
 #[no_mangle]
 pub unsafe extern "C" fn libxl_childproc_sigchld_occurred(ctx: *mut libxl_ctx) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { ffi_entry("libxl_childproc_sigchld_occurred", ctx, |egc| egc.childproc_sigchld_occurred()) }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry("libxl_childproc_sigchld_occurred", c, |egc| egc.childproc_sigchld_occurred())
 }
 
 /// Takes no ctx lock: in the child, a thread of the parent may have held
@@ -102,12 +107,10 @@ pub unsafe extern "C" fn libxl_childproc_sigchld_occurred(ctx: *mut libxl_ctx) {
 #[no_mangle]
 pub unsafe extern "C" fn libxl_postfork_child_noexec(ctx: *mut libxl_ctx) {
     const ENTRY: &str = "libxl_postfork_child_noexec";
-    // SAFETY: forwarded from this function's contract.
-    let Some(c) = (unsafe { ctx_ref(ctx) }) else {
-        eprintln!("libxl: error: {ENTRY}: ctx is NULL");
-        return;
-    };
-    ffi_entry_ctx(ENTRY, c, |c| {
+    // SAFETY: the caller passes NULL or a ctx inherited from the parent
+    // (this function's contract), whose memory exists in this process.
+    let c = unsafe { ctx_ref(ctx) };
+    entry_ctx(ENTRY, c, |c| {
         child::postfork_child_noexec();
         crate::xl_log!(c, Debug, "{ENTRY}: SIGCHLD handling and child records of the parent's ctxs released");
     })

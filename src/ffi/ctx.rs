@@ -5,10 +5,9 @@ use std::ffi::{c_int, c_uint};
 
 use parking_lot::Mutex;
 
-use super::boundary::ctx_ref;
+use super::boundary::{ctx_ref, entry_ctx};
 use super::types::{libxl_ctx, xentoollog_logger};
-use crate::egc::Ctx;
-use crate::egc::Egc;
+use crate::egc::{Ctx, Egc};
 use crate::rc::{ERROR_FAIL, ERROR_INVAL, ERROR_VERSION};
 
 /// Addresses of live ctxs, so a double `libxl_ctx_free` is refused.
@@ -63,25 +62,32 @@ pub unsafe extern "C" fn libxl_ctx_alloc(
 /// same pointer is detected and refused while no new ctx reuses the address).
 #[no_mangle]
 pub unsafe extern "C" fn libxl_ctx_free(ctx: *mut libxl_ctx) -> c_int {
+    const ENTRY: &str = "libxl_ctx_free";
     if ctx.is_null() {
         return 0;
     }
     if !LIVE.lock().as_ref().is_some_and(|s| s.contains(&(ctx as usize))) {
-        eprintln!("libxl: error: libxl_ctx_free: {ctx:p} is not a live libxl ctx (freed twice?); ignored");
+        eprintln!("libxl: error: {ENTRY}: {ctx:p} is not a live libxl ctx (freed twice?); ignored");
         return ERROR_INVAL;
     }
-    // SAFETY: `ctx` is in the live set, so it is a leaked Box<Ctx>.
-    let c = unsafe { ctx_ref(ctx) }.expect("non-NULL");
-    let inside = c.threads_inside();
-    if inside > 0 || crate::egc::holds_lock(c) {
-        c.fatal(&format!(
-            "libxl_ctx_free called while {inside} thread(s) are inside libxl for this ctx \
-             (an operation in progress on another thread, or a free from one of the ctx's own callbacks)"
-        ));
-    }
-    {
-        let mut egc = Egc::new(c, "libxl_ctx_free");
-        egc.ctx_teardown();
+    // SAFETY: `ctx` is in the live set, so it is a live leaked Box<Ctx>.
+    let c = unsafe { ctx_ref(ctx) };
+    let rc = entry_ctx(ENTRY, c, |c| {
+        // Only this thread may be inside (the boundary counts it).
+        let inside = c.threads_inside() - 1;
+        if inside > 0 || crate::egc::holds_lock(c) {
+            c.fatal(&format!(
+                "{ENTRY} called while {inside} other thread(s) are inside libxl for this ctx \
+                 (an operation in progress on another thread, or a free from one of the ctx's own callbacks)"
+            ));
+        }
+        Egc::new(c, ENTRY).ctx_teardown();
+        0
+    });
+    if rc != 0 {
+        // The teardown panicked (reported): leave the ctx allocated rather
+        // than free what may still be in use.
+        return rc;
     }
     {
         let mut live = LIVE.lock();

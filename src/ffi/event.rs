@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
-use super::boundary::ffi_entry;
+use super::boundary::{ctx_ref, entry};
 use super::types::{libxl_ctx, libxl_event, libxl_event_hooks, libxl_event_type};
 
 /// `libxl_event_predicate *`.
@@ -79,19 +79,20 @@ pub unsafe extern "C" fn libxl_event_check(
     predicate_user: *mut c_void,
 ) -> c_int {
     const ENTRY: &str = "libxl_event_check";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            crate::check_arg!(egc, !event_r.is_null(), ENTRY, "event_r", "NULL");
-            match egc.event_check(typemask, &mut with_predicate(predicate, predicate_user)) {
-                Ok(ev) => {
-                    *event_r = to_c_heap(&ev);
-                    0
-                }
-                Err(rc) => rc,
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry(ENTRY, c, |egc| {
+        crate::check_arg!(egc, !event_r.is_null(), ENTRY, "event_r", "NULL");
+        match egc.event_check(typemask, &mut with_predicate(predicate, predicate_user)) {
+            Ok(ev) => {
+                // SAFETY: `event_r` was checked non-NULL; the caller
+                // promises it is writable.
+                unsafe { event_r.write(to_c_heap(&ev)) };
+                0
             }
-        })
-    }
+            Err(rc) => rc,
+        }
+    })
 }
 
 /// # Safety
@@ -105,21 +106,22 @@ pub unsafe extern "C" fn libxl_event_wait(
     predicate_user: *mut c_void,
 ) -> c_int {
     const ENTRY: &str = "libxl_event_wait";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            crate::check_arg!(egc, !event_r.is_null(), ENTRY, "event_r", "NULL (libxl would wait forever)");
-            crate::check_arg!(egc, typemask & crate::reg::event::KNOWN_TYPES_MASK != 0, ENTRY, "typemask",
-                format!("{typemask:#x} selects no event type (libxl would wait forever)"));
-            match egc.event_wait(typemask, &mut with_predicate(predicate, predicate_user)) {
-                Ok(ev) => {
-                    *event_r = to_c_heap(&ev);
-                    0
-                }
-                Err(rc) => rc,
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry(ENTRY, c, |egc| {
+        crate::check_arg!(egc, !event_r.is_null(), ENTRY, "event_r", "NULL (libxl would wait forever)");
+        crate::check_arg!(egc, typemask & crate::reg::event::KNOWN_TYPES_MASK != 0, ENTRY, "typemask",
+            format!("{typemask:#x} selects no event type (libxl would wait forever)"));
+        match egc.event_wait(typemask, &mut with_predicate(predicate, predicate_user)) {
+            Ok(ev) => {
+                // SAFETY: `event_r` was checked non-NULL; the caller
+                // promises it is writable.
+                unsafe { event_r.write(to_c_heap(&ev)) };
+                0
             }
-        })
-    }
+            Err(rc) => rc,
+        }
+    })
 }
 
 /// # Safety
@@ -130,11 +132,10 @@ pub unsafe extern "C" fn libxl_event_free(_ctx: *mut libxl_ctx, event: *mut libx
     if event.is_null() {
         return;
     }
-    // SAFETY: the caller gives us one of our calloc'd events.
-    unsafe {
-        libxl_event_dispose(event);
-        libc::free(event.cast());
-    }
+    // SAFETY: the caller gives us one of our events, not yet freed.
+    unsafe { libxl_event_dispose(event) };
+    // SAFETY: our events are calloc'd; this is its one free.
+    unsafe { libc::free(event.cast()) };
 }
 
 /// # Safety
@@ -152,11 +153,9 @@ pub unsafe extern "C" fn libxl_event_init(p: *mut libxl_event) {
 #[no_mangle]
 pub unsafe extern "C" fn libxl_event_init_type(p: *mut libxl_event, type_: libxl_event_type) {
     if !p.is_null() {
-        // SAFETY: as for libxl_event_init.
-        unsafe {
-            libxl_event_init(p);
-            (*p).type_ = type_;
-        }
+        // SAFETY: `p` is writable (this function's contract); all-zero is a
+        // valid libxl_event with the type set after.
+        unsafe { p.write(libxl_event { type_, ..std::mem::zeroed() }) };
     }
 }
 
@@ -169,21 +168,23 @@ pub unsafe extern "C" fn libxl_event_dispose(p: *mut libxl_event) {
     if p.is_null() {
         return;
     }
-    // SAFETY: `p` is a valid event; for DISK_EJECT the union holds the
-    // disk_eject member, whose string fields are malloc'd or NULL.
-    unsafe {
-        if (*p).type_ == crate::reg::event::EVENT_DISK_EJECT as c_int {
-            let de = &mut (*p).u.disk_eject;
-            let d = &mut de.disk;
-            for s in [
-                de.vdev, d.backend_domname, d.pdev_path, d.vdev, d.script, d.colo_host, d.colo_export,
-                d.active_disk, d.hidden_disk,
-            ] {
-                libc::free(s.cast());
-            }
+    // SAFETY: `p` is a valid event (this function's contract).
+    let ev = unsafe { &mut *p };
+    if ev.type_ == crate::reg::event::EVENT_DISK_EJECT as c_int {
+        // SAFETY: a DISK_EJECT event's union holds its disk_eject member.
+        let de = unsafe { &mut ev.u.disk_eject };
+        let d = &de.disk;
+        for s in [
+            de.vdev, d.backend_domname, d.pdev_path, d.vdev, d.script, d.colo_host, d.colo_export,
+            d.active_disk, d.hidden_disk,
+        ] {
+            // SAFETY: the event owns its strings, malloc'd or NULL; each is
+            // freed once and the whole event cleared below.
+            unsafe { libc::free(s.cast()) };
         }
-        p.write(std::mem::zeroed());
     }
+    // SAFETY: all-zero is a valid libxl_event (libxl_event_init's result).
+    *ev = unsafe { std::mem::zeroed() };
 }
 
 /// Xen's lower-case name of an event type; NULL if unknown.
@@ -224,10 +225,13 @@ pub unsafe extern "C" fn libxl_event_register_callbacks(
     hooks: *const libxl_event_hooks,
     user: *mut c_void,
 ) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry("libxl_event_register_callbacks", ctx, |egc| {
-            let Some(h) = hooks.as_ref() else {
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `hooks` is NULL or valid for reads (this function's contract);
+    // it is copied now.
+    let hooks = unsafe { hooks.as_ref() }.copied();
+    entry("libxl_event_register_callbacks", c, |egc| {
+            let Some(h) = hooks else {
                 egc.register_event_hooks(None);
                 return;
             };
@@ -235,16 +239,18 @@ pub unsafe extern "C" fn libxl_event_register_callbacks(
             let occurs = h.event_occurs.map(|f| -> Arc<dyn Fn(Event) + Send + Sync> {
                 Arc::new(move |ev: Event| {
                     let p = to_c_heap(&ev);
-                    // The application's callback gets its own user pointer
-                    // and a heap event it now owns.
-                    f(user.get(), p)
+                    // SAFETY: the application's callback (its registration
+                    // promises it callable), with its own user pointer and a
+                    // heap event it now owns.
+                    unsafe { f(user.get(), p) }
                 })
             });
             let disaster = h.disaster.map(|f| -> crate::reg::event::DisasterFn {
                 Arc::new(move |ty: u32, msg: &str, errnoval: i32| {
                     let m = std::ffi::CString::new(msg.replace('\0', " ")).expect("NULs replaced");
-                    // Valid user pointer and NUL-terminated message.
-                    f(user.get(), ty as c_int, m.as_ptr(), errnoval)
+                    // SAFETY: the application's disaster hook, with its user
+                    // pointer and a NUL-terminated message alive for the call.
+                    unsafe { f(user.get(), ty as c_int, m.as_ptr(), errnoval) }
                 })
             });
             if h.event_occurs_mask != 0 && occurs.is_none() {
@@ -253,6 +259,5 @@ pub unsafe extern "C" fn libxl_event_register_callbacks(
                      those events will be queued instead", h.event_occurs_mask);
             }
             egc.register_event_hooks(Some(EventHooks { occurs_mask: h.event_occurs_mask, occurs, disaster }));
-        })
-    }
+    })
 }

@@ -29,16 +29,14 @@ thread_local! {
 /// `xtl__rs_wants_level` from our libxentoollog, if it is loaded.
 fn wants_level_fn() -> Option<WantsLevel> {
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name has no
-    // preconditions; a non-NULL result is the address of that function,
-    // whose C signature is `WantsLevel`.
-    unsafe {
-        let p: *mut c_void = libc::dlsym(libc::RTLD_DEFAULT, c"xtl__rs_wants_level".as_ptr());
-        if p.is_null() {
-            None
-        } else {
-            Some(std::mem::transmute::<*mut c_void, WantsLevel>(p))
-        }
+    // preconditions.
+    let p: *mut c_void = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"xtl__rs_wants_level".as_ptr()) };
+    if p.is_null() {
+        return None;
     }
+    // SAFETY: a non-NULL result is the address of libxentoollog's function
+    // of that name, whose C signature is `WantsLevel`.
+    Some(unsafe { std::mem::transmute::<*mut c_void, WantsLevel>(p) })
 }
 
 /// A logger writing to `lg` (none if `lg` is NULL). `LIBXL_LOG_MIN_LEVEL`

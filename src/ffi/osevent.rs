@@ -4,7 +4,7 @@
 use std::ffi::{c_int, c_short, c_void};
 use std::sync::Arc;
 
-use super::boundary::ffi_entry;
+use super::boundary::{ctx_ref, entry};
 use super::types::{libxl_ctx, libxl_osevent_hooks};
 use super::SendPtr;
 use crate::check_arg;
@@ -33,29 +33,37 @@ pub unsafe extern "C" fn libxl_osevent_beforepoll(
     now: libc::timeval,
 ) -> c_int {
     const ENTRY: &str = "libxl_osevent_beforepoll";
-    // SAFETY: forwarded from this function's contract; pointers are checked
-    // before use.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, !nfds_io.is_null(), ENTRY, "nfds_io", "NULL");
-            check_arg!(egc, !timeout_upd.is_null(), ENTRY, "timeout_upd", "NULL");
-            let space = *nfds_io;
-            check_arg!(egc, space >= 0, ENTRY, "*nfds_io", format!("{space} is negative"));
-            check_arg!(egc, !fds.is_null() || space == 0, ENTRY, "fds", format!("NULL with *nfds_io = {space}"));
-            let slice: &mut [PollFd] =
-                if space == 0 { &mut [] } else { std::slice::from_raw_parts_mut(fds, space as usize) };
-            let bp = egc.app_beforepoll(slice, clock::wall_to_mono(tv_from_c(now)));
-            *nfds_io = bp.needed as c_int;
-            if bp.timeout >= 0 && (*timeout_upd < 0 || bp.timeout < *timeout_upd) {
-                *timeout_upd = bp.timeout;
-            }
-            if bp.fits {
-                0
-            } else {
-                ERROR_BUFFERFULL
-            }
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry(ENTRY, c, |egc| {
+        check_arg!(egc, !nfds_io.is_null(), ENTRY, "nfds_io", "NULL");
+        check_arg!(egc, !timeout_upd.is_null(), ENTRY, "timeout_upd", "NULL");
+        // SAFETY: checked non-NULL; readable by this function's contract.
+        let space = unsafe { nfds_io.read() };
+        check_arg!(egc, space >= 0, ENTRY, "*nfds_io", format!("{space} is negative"));
+        check_arg!(egc, !fds.is_null() || space == 0, ENTRY, "fds", format!("NULL with *nfds_io = {space}"));
+        let slice: &mut [PollFd] = if space == 0 {
+            &mut []
+        } else {
+            // SAFETY: `fds` is non-NULL and valid for `*nfds_io` entries,
+            // exclusively ours for the call (this function's contract).
+            unsafe { std::slice::from_raw_parts_mut(fds, space as usize) }
+        };
+        let bp = egc.app_beforepoll(slice, clock::wall_to_mono(tv_from_c(now)));
+        // SAFETY: checked non-NULL; writable by this function's contract.
+        unsafe { nfds_io.write(bp.needed as c_int) };
+        // SAFETY: checked non-NULL; readable by this function's contract.
+        let old = unsafe { timeout_upd.read() };
+        if bp.timeout >= 0 && (old < 0 || bp.timeout < old) {
+            // SAFETY: checked non-NULL; writable by this function's contract.
+            unsafe { timeout_upd.write(bp.timeout) };
+        }
+        if bp.fits {
+            0
+        } else {
+            ERROR_BUFFERFULL
+        }
+    })
 }
 
 /// # Safety
@@ -68,18 +76,23 @@ pub unsafe extern "C" fn libxl_osevent_afterpoll(
     now: libc::timeval,
 ) {
     const ENTRY: &str = "libxl_osevent_afterpoll";
-    // SAFETY: forwarded from this function's contract; checked before use.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            if nfds < 0 || (fds.is_null() && nfds > 0) {
-                crate::xl_log!(egc.ctx, Error, "{ENTRY}: invalid argument {}: ignored",
-                    if nfds < 0 { format!("nfds ({nfds} is negative)") } else { format!("fds (NULL with nfds = {nfds})") });
-                return;
-            }
-            let slice: &[PollFd] = if nfds == 0 { &[] } else { std::slice::from_raw_parts(fds, nfds as usize) };
-            egc.app_afterpoll(slice, clock::wall_to_mono(tv_from_c(now)));
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry(ENTRY, c, |egc| {
+        if nfds < 0 || (fds.is_null() && nfds > 0) {
+            crate::xl_log!(egc.ctx, Error, "{ENTRY}: invalid argument {}: ignored",
+                if nfds < 0 { format!("nfds ({nfds} is negative)") } else { format!("fds (NULL with nfds = {nfds})") });
+            return;
+        }
+        let slice: &[PollFd] = if nfds == 0 {
+            &[]
+        } else {
+            // SAFETY: `fds` is non-NULL and valid for `nfds` reads for the
+            // call (this function's contract).
+            unsafe { std::slice::from_raw_parts(fds, nfds as usize) }
+        };
+        egc.app_afterpoll(slice, clock::wall_to_mono(tv_from_c(now)));
+    })
 }
 
 /// The application's hook table. libxl does not copy it: we read it at
@@ -91,7 +104,8 @@ struct CHooks {
 
 impl CHooks {
     fn t(&self) -> &libxl_osevent_hooks {
-        // SAFETY: the application promises the table outlives the ctx.
+        // SAFETY: libxl_osevent_register_hooks's contract: the table stays
+        // valid (and unchanged) for the ctx's lifetime.
         unsafe { &*self.table.get() }
     }
 }
@@ -158,17 +172,16 @@ pub unsafe extern "C" fn libxl_osevent_register_hooks(
     hooks: *const libxl_osevent_hooks,
     user: *mut c_void,
 ) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry("libxl_osevent_register_hooks", ctx, |egc| {
-            let h: Option<Arc<dyn OseventHooks>> = if hooks.is_null() {
-                None
-            } else {
-                Some(Arc::new(CHooks { table: SendPtr(hooks.cast_mut()), user: SendPtr(user) }))
-            };
-            egc.register_osevent_hooks(h);
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry("libxl_osevent_register_hooks", c, |egc| {
+        let h: Option<Arc<dyn OseventHooks>> = if hooks.is_null() {
+            None
+        } else {
+            Some(Arc::new(CHooks { table: SendPtr(hooks.cast_mut()), user: SendPtr(user) }))
+        };
+        egc.register_osevent_hooks(h);
+    })
 }
 
 /// # Safety
@@ -181,22 +194,20 @@ pub unsafe extern "C" fn libxl_osevent_occurred_fd(
     _events: c_short,
     revents: c_short,
 ) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry("libxl_osevent_occurred_fd", ctx, |egc| {
-            let _ = egc.osevent_occurred_fd(for_libxl as usize, fd, revents);
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry("libxl_osevent_occurred_fd", c, |egc| {
+        let _ = egc.osevent_occurred_fd(for_libxl as usize, fd, revents);
+    })
 }
 
 /// # Safety
 /// `ctx` live. `for_libxl` may be anything: it is checked as a token.
 #[no_mangle]
 pub unsafe extern "C" fn libxl_osevent_occurred_timeout(ctx: *mut libxl_ctx, for_libxl: *mut c_void) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry("libxl_osevent_occurred_timeout", ctx, |egc| {
-            let _ = egc.osevent_occurred_timeout(for_libxl as usize);
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    entry("libxl_osevent_occurred_timeout", c, |egc| {
+        let _ = egc.osevent_occurred_timeout(for_libxl as usize);
+    })
 }

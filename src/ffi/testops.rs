@@ -6,7 +6,7 @@
 use std::ffi::{c_char, c_int, c_short, CStr};
 
 use super::ao::{ao_how, aop_how};
-use super::boundary::ffi_entry;
+use super::boundary::{ctx_ref, entry};
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use super::SendPtr;
 use crate::check_arg;
@@ -35,13 +35,14 @@ pub unsafe extern "C" fn libxl_test_fdevent(
     ao_how_c: *mut libxl_asyncop_how,
 ) -> c_int {
     const ENTRY: &str = "libxl_test_fdevent";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| match check_fd_args(egc, ENTRY, fd, &[("events", events)]) {
-            0 => testops::fdevent::test_fdevent(egc, fd, events, ao_how(ctx, ao_how_c)),
-            rc => rc,
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    entry(ENTRY, c, |egc| match check_fd_args(egc, ENTRY, fd, &[("events", events)]) {
+        0 => testops::fdevent::test_fdevent(egc, fd, events, how),
+        rc => rc,
+    })
 }
 
 /// # Safety
@@ -55,13 +56,14 @@ pub unsafe extern "C" fn libxl_test_fdmodify(
     ao_how_c: *const libxl_asyncop_how,
 ) -> c_int {
     const ENTRY: &str = "libxl_test_fdmodify";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| match check_fd_args(egc, ENTRY, fd, &[("events1", events1), ("events2", events2)]) {
-            0 => testops::fdmodify::test_fdmodify(egc, fd, events1, events2, ao_how(ctx, ao_how_c)),
-            rc => rc,
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    entry(ENTRY, c, |egc| match check_fd_args(egc, ENTRY, fd, &[("events1", events1), ("events2", events2)]) {
+        0 => testops::fdmodify::test_fdmodify(egc, fd, events1, events2, how),
+        rc => rc,
+    })
 }
 
 /// The checks every fd test operation makes: `fd` open, only known poll
@@ -79,10 +81,11 @@ fn check_fd_args(egc: &mut Egc<'_>, entry: &str, fd: c_int, events: &[(&str, c_s
 /// `ctx` live; `ao_how` NULL or valid for reads.
 #[no_mangle]
 pub unsafe extern "C" fn libxl_test_timedereg(ctx: *mut libxl_ctx, ao_how_c: *mut libxl_asyncop_how) -> c_int {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry("libxl_test_timedereg", ctx, |egc| testops::timedereg::test_timedereg(egc, ao_how(ctx, ao_how_c)))
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    entry("libxl_test_timedereg", c, |egc| testops::timedereg::test_timedereg(egc, how))
 }
 
 /// # Safety
@@ -96,15 +99,17 @@ pub unsafe extern "C" fn libxl_test_progress(
     ao_how_c: *const libxl_asyncop_how,
 ) -> c_int {
     const ENTRY: &str = "libxl_test_progress";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, count >= 0, ENTRY, "count", format!("{count} is negative"));
-            check_arg!(egc, interval_ms >= 0, ENTRY, "interval_ms", format!("{interval_ms} is negative"));
-            let aop = aop_how(ctx, aop_how_c);
-            testops::progress::test_progress(egc, count as u32, interval_ms, aop, ao_how(ctx, ao_how_c))
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    // SAFETY: `aop_how` is NULL or valid for reads (this function's contract).
+    let aop = unsafe { aop_how(ctx, aop_how_c) };
+    entry(ENTRY, c, |egc| {
+        check_arg!(egc, count >= 0, ENTRY, "count", format!("{count} is negative"));
+        check_arg!(egc, interval_ms >= 0, ENTRY, "interval_ms", format!("{interval_ms} is negative"));
+        testops::progress::test_progress(egc, count as u32, interval_ms, aop, how)
+    })
 }
 
 /// # Safety
@@ -117,19 +122,21 @@ pub unsafe extern "C" fn libxl_test_fdchain(
     ao_how_c: *mut libxl_asyncop_how,
 ) -> c_int {
     const ENTRY: &str = "libxl_test_fdchain";
-    // SAFETY: forwarded from this function's contract; `fds` is read only
-    // after the NULL and count checks.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, !fds.is_null(), ENTRY, "fds", "NULL");
-            check_arg!(egc, nfds >= 1, ENTRY, "nfds", format!("{nfds} is less than 1"));
-            let v = std::slice::from_raw_parts(fds, nfds as usize).to_vec();
-            if let Some(bad) = v.iter().find(|&&fd| !sys::poll::fd_is_open(fd)) {
-                check_arg!(egc, false, ENTRY, "fds", format!("contains {bad}, not an open file descriptor"));
-            }
-            testops::fdchain::test_fdchain(egc, v, ao_how(ctx, ao_how_c))
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    entry(ENTRY, c, |egc| {
+        check_arg!(egc, !fds.is_null(), ENTRY, "fds", "NULL");
+        check_arg!(egc, nfds >= 1, ENTRY, "nfds", format!("{nfds} is less than 1"));
+        // SAFETY: `fds` is non-NULL and valid for `nfds` reads (this
+        // function's contract); copied now.
+        let v = unsafe { std::slice::from_raw_parts(fds, nfds as usize) }.to_vec();
+        if let Some(bad) = v.iter().find(|&&fd| !sys::poll::fd_is_open(fd)) {
+            check_arg!(egc, false, ENTRY, "fds", format!("contains {bad}, not an open file descriptor"));
+        }
+        testops::fdchain::test_fdchain(egc, v, how)
+    })
 }
 
 /// # Safety
@@ -137,13 +144,14 @@ pub unsafe extern "C" fn libxl_test_fdchain(
 #[no_mangle]
 pub unsafe extern "C" fn libxl_test_timeout(ctx: *mut libxl_ctx, ms: c_int, ao_how_c: *const libxl_asyncop_how) -> c_int {
     const ENTRY: &str = "libxl_test_timeout";
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, ms >= 0, ENTRY, "ms", format!("{ms} is negative"));
-            testops::timeout::test_timeout(egc, ms, ao_how(ctx, ao_how_c))
-        })
-    }
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    entry(ENTRY, c, |egc| {
+        check_arg!(egc, ms >= 0, ENTRY, "ms", format!("{ms} is negative"));
+        testops::timeout::test_timeout(egc, ms, how)
+    })
 }
 
 /// # Safety
@@ -159,27 +167,32 @@ pub unsafe extern "C" fn libxl_test_childproc(
     ao_how_c: *mut libxl_asyncop_how,
 ) -> c_int {
     const ENTRY: &str = "libxl_test_childproc";
-    // SAFETY: forwarded from this function's contract; pointers are checked
-    // before use.
-    unsafe {
-        ffi_entry(ENTRY, ctx, |egc| {
-            check_arg!(egc, !argv.is_null(), ENTRY, "argv", "NULL");
-            check_arg!(egc, !(*argv).is_null(), ENTRY, "argv", "empty (argv[0] is NULL)");
-            check_arg!(egc, !status_r.is_null(), ENTRY, "status_r", "NULL");
-            let mut args = Vec::new();
-            for i in 0.. {
-                let a = *argv.add(i);
-                if a.is_null() {
-                    break;
-                }
-                args.push(CStr::from_ptr(a).to_owned());
+    // SAFETY: the caller passes NULL or a live ctx (this function's contract).
+    let c = unsafe { ctx_ref(ctx) };
+    // SAFETY: `ao_how` is NULL or valid for reads (this function's contract).
+    let how = unsafe { ao_how(ctx, ao_how_c) };
+    entry(ENTRY, c, |egc| {
+        check_arg!(egc, !argv.is_null(), ENTRY, "argv", "NULL");
+        check_arg!(egc, !status_r.is_null(), ENTRY, "status_r", "NULL");
+        let mut args = Vec::new();
+        for i in 0.. {
+            // SAFETY: `argv` is non-NULL and NULL-terminated (this
+            // function's contract): entries up to the terminator are readable.
+            let a = unsafe { argv.add(i).read() };
+            if a.is_null() {
+                break;
             }
-            let plan = ExecPlan::new(args).expect("argv[0] checked non-NULL");
-            let out = SendPtr(status_r);
-            // Written only when the operation succeeds, lock held, before
-            // its completion is reported.
-            let on_status = Box::new(move |status: c_int| *out.get() = status);
-            testops::childproc::test_childproc(egc, plan, timeout_ms, on_status, ao_how(ctx, ao_how_c))
-        })
-    }
+            // SAFETY: each entry before the terminator is a C string.
+            args.push(unsafe { CStr::from_ptr(a) }.to_owned());
+        }
+        check_arg!(egc, !args.is_empty(), ENTRY, "argv", "empty (argv[0] is NULL)");
+        let plan = ExecPlan::new(args).expect("argv[0] checked non-NULL");
+        let out = SendPtr(status_r);
+        // Written only when the operation succeeds, lock held, before its
+        // completion is reported.
+        // SAFETY: `status_r` is writable until the operation completes (this
+        // function's contract), and this runs before it completes.
+        let on_status = Box::new(move |status: c_int| unsafe { out.get().write(status) });
+        testops::childproc::test_childproc(egc, plan, timeout_ms, on_status, how)
+    })
 }

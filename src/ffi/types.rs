@@ -107,6 +107,7 @@ pub struct libxl_event {
 
 
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct libxl_event_hooks {
     pub event_occurs_mask: u64,
     pub event_occurs: Option<unsafe extern "C" fn(user: *mut c_void, ev: *mut libxl_event)>,

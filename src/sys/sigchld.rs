@@ -224,13 +224,12 @@ mod tests {
         let w = unsafe { std::os::fd::BorrowedFd::borrow_raw(a.write_fd()) };
         while nix::unistd::write(w, &[0u8; 4096]).is_ok() {}
         let s = add_user(a.write_fd()).unwrap();
-        // SAFETY: setting and reading our own errno; raising SIGCHLD with
-        // our handler installed.
-        unsafe {
-            *libc::__errno_location() = libc::EDOM;
-            libc::raise(libc::SIGCHLD);
-            assert_eq!(*libc::__errno_location(), libc::EDOM);
-        }
+        // SAFETY: __errno_location points at this thread's errno.
+        unsafe { *libc::__errno_location() = libc::EDOM };
+        // SAFETY: raising SIGCHLD with our handler installed.
+        unsafe { libc::raise(libc::SIGCHLD) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { *libc::__errno_location() }, libc::EDOM);
         remove_user(s);
     }
 }
