@@ -29,6 +29,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 GLIB_CFLAGS := $(shell pkg-config --cflags glib-2.0 2>/dev/null)
 GLIB_LIBS   := $(shell pkg-config --libs glib-2.0 2>/dev/null)
 GLIB_SO     := $(B)/libxenlight-glib.so
+GLIB_SO_V   := $(B)/libxenlight-glib.so.4.17.0
 ifeq ($(GLIB_LIBS),)
 $(info note: glib-2.0 not found by pkg-config: the GLib adapter and its test are skipped)
 C_TESTS := $(filter-out $(B)/c-tests/test_glib%,$(C_TESTS))
@@ -67,10 +68,14 @@ $(B)/libxentoollog.so: $(XTL_SO)
 	ln -sf libxentoollog.so.1 $(B)/libxentoollog.so
 
 glib: $(GLIB_SO)
-$(GLIB_SO): adapters/glib/libxl_glib.c adapters/glib/libxl_glib.h $(HEADERS) | lib
+# Versioned like libxenlight: soname libxenlight-glib.so.4.17.
+$(GLIB_SO_V): adapters/glib/libxl_glib.c adapters/glib/libxl_glib.h $(HEADERS) | lib
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -I. -Iinclude $(GLIB_CFLAGS) \
-	    -Wl,-soname,libxenlight-glib.so -o $@ adapters/glib/libxl_glib.c \
+	    -Wl,-soname,libxenlight-glib.so.4.17 -o $@ adapters/glib/libxl_glib.c \
 	    -L$(B) -Wl,-rpath,$(CURDIR)/$(B) -lxenlight $(GLIB_LIBS)
+$(GLIB_SO): $(GLIB_SO_V)
+	ln -sf libxenlight-glib.so.4.17.0 $(B)/libxenlight-glib.so.4.17
+	ln -sf libxenlight-glib.so.4.17 $(B)/libxenlight-glib.so
 
 $(B)/c-tests/%: c-tests/%.c $(wildcard c-tests/*.h) $(HEADERS) | lib
 	@mkdir -p $(B)/c-tests
@@ -103,7 +108,9 @@ c-tests: lib $(C_TESTS)
 test: lib $(C_TESTS)
 	sh c-tests/test-all.sh $(B)
 
-install: lib
+# Everything a user links: libxenlight, libxentoollog and (with glib-2.0)
+# the GLib adapter, their headers and pkg-config files.
+install: lib $(if $(GLIB_LIBS),$(GLIB_SO))
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(XL_SO) $(XTL_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libxenlight.so.4.17.0 $(DESTDIR)$(PREFIX)/lib/libxenlight.so.4.17
@@ -113,6 +120,19 @@ install: lib
 	install -m 644 libxl_event.h include/*.h $(DESTDIR)$(PREFIX)/include/
 	sed 's|@PREFIX@|$(PREFIX)|' xenlight.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xenlight.pc
 	sed 's|@PREFIX@|$(PREFIX)|' xentoollog.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xentoollog.pc
+ifneq ($(GLIB_LIBS),)
+	install -m 755 $(GLIB_SO_V) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libxenlight-glib.so.4.17.0 $(DESTDIR)$(PREFIX)/lib/libxenlight-glib.so.4.17
+	ln -sf libxenlight-glib.so.4.17 $(DESTDIR)$(PREFIX)/lib/libxenlight-glib.so
+	install -m 644 adapters/glib/libxl_glib.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|' adapters/glib/xenlight-glib.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/xenlight-glib.pc
+endif
+
+# `make install` into a scratch DESTDIR, then the README's GLib example
+# built with pkg-config alone against that tree and run (c-tests/install_check.sh).
+.PHONY: check-install
+check-install: lib $(if $(GLIB_LIBS),$(GLIB_SO))
+	sh c-tests/install_check.sh
 
 clean:
 	rm -rf $(B)

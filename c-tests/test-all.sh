@@ -51,5 +51,11 @@ echo "== drop-in proof (Debian-built program, our library)"
 if sh "$top/c-tests/dropin.sh" "$b" "$b/dropin" > "$b/dropin.out" 2>&1; then add 1 0; else add 0 1; fi
 grep -E '^(PASS|FAIL)' "$b/dropin.out" || tail -20 "$b/dropin.out"
 
+echo "== make install into a DESTDIR, then programs built with pkg-config alone against it"
+sh "$top/c-tests/install_check.sh" > "$b/install.out" 2>&1
+grep -E '^(PASS|FAIL)' "$b/install.out"
+grep -q '^PASS install_into_destdir' "$b/install.out" || tail -10 "$b/install.out"
+add "$(grep -c '^PASS' "$b/install.out")" "$(grep -c '^FAIL' "$b/install.out")"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

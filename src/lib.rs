@@ -1,12 +1,13 @@
 //! libxenlight's event core in Rust, behind Xen's C ABI.
 //!
-//! Map (see `../shared/design.md`): `ffi` is the C boundary; `sys` is the
-//! operating system; `ctx`, `egc`, `poller`, `ev`, `ao`, `event` and
-//! `osevent_hooks` are the safe core; `testops` are operations written on
-//! the internal API only. Data flows one way: an OS event enters through
-//! `ffi`, becomes a call on a source in `ev`, whose callback drives an `ao`,
-//! whose completion becomes an `event` or an application callback released
-//! by the `Egc` on its way out.
+//! Map (see `docs/design.md`): `ffi` is the C boundary; `egc` is the guard
+//! every entry point holds and its verbs (the orchestration layer); `reg`
+//! the registries it orchestrates; `sys` the operating system; `testops`
+//! operations written on the verbs only. Dependencies run one way: ffi,
+//! testops → egc → reg → token, rc, log, sys. Data flows the same way: an
+//! OS event enters through `ffi`, becomes a call on a source's verb, whose
+//! callback drives an ao, whose completion becomes an event or an
+//! application callback released by the `Egc` on its way out.
 
 pub mod egc;
 pub mod fasthash;
