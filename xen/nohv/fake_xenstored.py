@@ -19,6 +19,26 @@ also fires every watch on a descendant of N, with the watch's own path.
 Events go to all connections, the writer's included, with each watch's own
 token.  SIGTERM/SIGINT: remove the socket and exit; SIGKILL also works (the
 clients see EOF either way).
+
+Misbehaviour on request, for tests (xen/tests/test_xen_badxs.c): with
+FAKE_XENSTORED_CONTROL=1 in the environment, a WRITE to /fake-xenstored/do
+is not stored but performs its value, an action aimed at every OTHER
+connection (the writer is the test; the others are libxl's):
+  silent-write PATH VALUE  store VALUE at PATH without firing any watch
+  bad-events     for each watch of the others, watch events that libxl
+                 must ignore: unparsable tokens, the slot of another or of
+                 no watch, the right slot with the wrong counter, the right
+                 token with a path outside the watch (all with the watch's
+                 own path but the last); their number is then readable at
+                 /fake-xenstored/bad-events-sent
+  wrong-type-next  the next request of another connection is answered
+                 with a reply of the wrong message type
+  bad-header     send the others a message header announcing a payload
+                 longer than XENSTORE_PAYLOAD_MAX (libxenstore gives up on
+                 the connection)
+  mute           from now on never answer the others, nor send them watch
+                 events (until the server is killed)
+Without the variable, /fake-xenstored/do is an ordinary node.
 """
 import os
 import selectors
@@ -36,6 +56,8 @@ XS_DIRECTORY_PART = XS_RESET_WATCHES + 1
 HDR = struct.Struct("<IIII")  # type, req_id, tx_id, len
 MAX_PAYLOAD = 4096
 DOM0 = "/local/domain/0"
+CONTROL_DIR = "/fake-xenstored"
+CONTROL_NODE = CONTROL_DIR + "/do"
 
 
 class XsError(Exception):
@@ -126,6 +148,9 @@ class Server:
         self.path = path
         self.store = Store()
         self.conns = {}
+        self.control = os.environ.get("FAKE_XENSTORED_CONTROL") == "1"
+        self.muted = None       # the connection that muted the others
+        self.wrong_type_for = None  # the connection whose peers get it
         self.introduced = {0}
         self.next_tx = 1
         self._after = []  # messages to send after the current reply
@@ -207,6 +232,8 @@ class Server:
                 break
             payload = c.rbuf[HDR.size:HDR.size + ln]
             c.rbuf = c.rbuf[HDR.size + ln:]
+            if self.muted is not None and c is not self.muted:
+                continue  # swallowed: never answered
             try:
                 reply = self.handle(c, mtype, tx_id, payload)
                 rtype = mtype
@@ -216,6 +243,10 @@ class Server:
                 reply, rtype = b"EINVAL\0", XS_ERROR
             if len(reply) > MAX_PAYLOAD:
                 reply, rtype = b"E2BIG\0", XS_ERROR
+            if (self.wrong_type_for is not None and
+                    c is not self.wrong_type_for):
+                self.wrong_type_for = None
+                rtype = XS_DIRECTORY if rtype != XS_DIRECTORY else XS_READ
             self.send(c, rtype, req_id, tx_id, reply)
             after, self._after = self._after, []
             for args in after:
@@ -224,6 +255,8 @@ class Server:
     # -- watches -----------------------------------------------------------
     def fire(self, name, recurse=False):
         for c in list(self.conns.values()):
+            if self.muted is not None and c is not self.muted:
+                continue
             for wabs, wgiven, token in c.watches:
                 if name.startswith("@") or wabs.startswith("@"):
                     hit = name if name == wabs else None
@@ -239,6 +272,54 @@ class Server:
                     hit = hit[len(DOM0) + 1:]  # relative watch: relative path
                 self.send(c, XS_WATCH_EVENT, 0, 0,
                           hit.encode() + b"\0" + token + b"\0")
+
+    # -- misbehaviour on request (FAKE_XENSTORED_CONTROL=1) ------------------
+    def act(self, me, action):
+        words = action.split(" ", 2)
+        others = [c for c in self.conns.values() if c is not me]
+        if words[0] == "silent-write" and len(words) == 3:
+            self.store.write(self.canon(words[1]), words[2].encode())
+        elif words[0] == "bad-events":
+            n = 0
+            for c in others:
+                used = set()
+                for _, _, token in c.watches:
+                    try:
+                        used.add(int(token.split(b"/")[0]))
+                    except ValueError:
+                        pass
+                for wabs, wgiven, token in list(c.watches):
+                    try:
+                        slot_s, ctr_s = token.decode().split("/")
+                        slot, ctr = int(slot_s), int(ctr_s, 16)
+                    except ValueError:
+                        continue
+                    bad = [b"junk", slot_s.encode(), b"%d/zz" % slot,
+                           b"%d/%x" % (slot, (ctr + 1) & 0xffffffff),
+                           b"%d/%x" % (slot + 100000, ctr),
+                           b"-1/%x" % ctr]
+                    bad += [b"%d/%x" % (s, ctr) for s in range(8)
+                            if s not in used]
+                    path = wgiven.encode()
+                    for t in bad:
+                        self.send(c, XS_WATCH_EVENT, 0, 0, path + b"\0" + t + b"\0")
+                        n += 1
+                    if not wabs.startswith("@"):
+                        for outside in (self.store.parent(wabs), "/unrelated/node"):
+                            self.send(c, XS_WATCH_EVENT, 0, 0,
+                                      outside.encode() + b"\0" + token + b"\0")
+                            n += 1
+            self.store.write(CONTROL_DIR + "/bad-events-sent", str(n).encode())
+        elif words[0] == "wrong-type-next":
+            self.wrong_type_for = me
+        elif words[0] == "bad-header":
+            for c in others:
+                c.wbuf += HDR.pack(XS_READ, 0, 0, MAX_PAYLOAD + 1000)
+                self.flush(c)
+        elif words[0] == "mute":
+            self.muted = me
+        else:
+            raise XsError("EINVAL")
 
     # -- requests ------------------------------------------------------------
     @staticmethod
@@ -270,6 +351,9 @@ class Server:
             if i < 0:
                 raise XsError("EINVAL")
             p = self.canon(payload[:i].decode())
+            if self.control and p == CONTROL_NODE:
+                self.act(c, payload[i + 1:].decode())
+                return OK
             st.write(p, payload[i + 1:])
             self.fire(p)
             return OK
