@@ -9,6 +9,8 @@
 #                         libxl_event.opic + libxl_fork.opic (for xen-selfcheck)
 #   make xen-check-stock  the tests of xen/tests/ against build/xen-stock
 #   make xen-check        the same against build/xen
+#   make xen-suite OUT=build/xen-stock (or OUT=build/xen)
+#                         only the event-core test suite (xen/tests/suite.sh)
 #   make xen-selfcheck    `xen` with XL_CORE_ARCHIVE=the own-core archive,
 #                         then xen-check: proves the mechanism
 #   make xen-xl           build/xen-xl/xl: Debian's xl binary (not installed)
@@ -42,12 +44,20 @@ XEN_CONFIGURE := ./configure --disable-seabios --disable-ovmf --disable-ipxe \
 # variables (CC=, CFLAGS=, PROFILE=, ... must not leak into Xen's build).
 XEN_SUBMAKE  := env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE)
 
+# Our "inside libxl" test operations, linked into libxenlight_test.so of
+# both builds (xen/light-tests.mk), and the suite's programs.
+XEN_TESTS_INSIDE_SRC := $(wildcard xen/tests/libxl_test_xen_*.[ch])
+XEN_TEST_MK  := -f $(CURDIR)/xen/light-tests.mk XEN_TESTS_DIR=$(CURDIR)/xen/tests
+XEN_SUITE_PUBLIC  := test_xen_watch test_xen_badxs
+XEN_SUITE_TESTLIB := test_xen_xswatch test_xen_qmp test_xen_child
+XEN_SUITE_PROGS   := $(XEN_SUITE_PUBLIC) $(XEN_SUITE_TESTLIB)
+
 XEN_NOHV_SRC := xen/nohv/xc_stub.c xen/nohv/xc_stub.map \
     xen/nohv/fake_xenstored.py xen/nohv/xs.py xen/nohv/run-nohv.sh
 XEN_CC       ?= gcc
 
 .PHONY: xen-fetch xen-stock xen xen-own-core xen-selfcheck xen-check \
-    xen-check-stock xen-xl xen-clean
+    xen-check-stock xen-suite xen-xl xen-clean
 
 xen-fetch: $(XEN_SRC)/.unpacked
 $(XEN_SRC)/.unpacked: xen/fetch.sh
@@ -66,6 +76,15 @@ $(XEN_T_STOCK)/.built: $(XEN_T_STOCK)/.configured
 	{ $(XEN_SUBMAKE) -C $(XEN_T_STOCK)/tools/include $(XEN_MAKEVARS) && \
 	  $(XEN_SUBMAKE) -C $(XEN_T_STOCK)/tools/libs -j$(XEN_JOBS) $(XEN_MAKEVARS); } \
 	    > $(XEN_T_STOCK)/build.log 2>&1 || { tail -30 $(XEN_T_STOCK)/build.log; exit 1; }
+	touch $@
+
+# The stock tree's libxenlight_test.so, relinked with our test operations
+# (xen/light-tests.mk; libxenlight.so.4.17.0 is not touched).
+$(XEN_T_STOCK)/.testlib: $(XEN_T_STOCK)/.built xen/light-tests.mk $(XEN_TESTS_INSIDE_SRC)
+	rm -f $(XEN_T_STOCK)/tools/libs/light/libxenlight_test.so
+	$(XEN_SUBMAKE) -C $(XEN_T_STOCK)/tools/libs/light -f Makefile $(XEN_TEST_MK) \
+	    $(XEN_MAKEVARS) libxenlight_test.so > $(XEN_T_STOCK)/testlib.log 2>&1 \
+	    || { tail -30 $(XEN_T_STOCK)/testlib.log; exit 1; }
 	touch $@
 
 # ---- the "ours" tree: a copy of the built stock tree with the 2-line patch;
@@ -90,10 +109,11 @@ $(XEN_OURS_ARGS): FORCE_XEN_ARGS
 .PHONY: FORCE_XEN_ARGS
 FORCE_XEN_ARGS:
 
-$(XEN_T_OURS)/.linked: $(XEN_T_OURS)/.patched $(XL_CORE_ARCHIVE) $(XEN_OURS_ARGS) xen/light-core.mk
+$(XEN_T_OURS)/.linked: $(XEN_T_OURS)/.patched $(XL_CORE_ARCHIVE) $(XEN_OURS_ARGS) \
+        xen/light-core.mk xen/light-tests.mk $(XEN_TESTS_INSIDE_SRC)
 	cd $(XEN_T_OURS)/tools/libs/light && rm -f libxenlight.so.4.17.0 libxenlight_test.so
 	$(XEN_SUBMAKE) -C $(XEN_T_OURS)/tools/libs/light -f Makefile -f $(CURDIR)/xen/light-core.mk \
-	    $(XEN_MAKEVARS) XL_CORE_ARCHIVE=$(abspath $(XL_CORE_ARCHIVE)) \
+	    $(XEN_TEST_MK) $(XEN_MAKEVARS) XL_CORE_ARCHIVE=$(abspath $(XL_CORE_ARCHIVE)) \
 	    XL_CORE_LIBS='$(XL_CORE_LIBS)' all > $(XEN_T_OURS)/relink.log 2>&1 \
 	    || { tail -30 $(XEN_T_OURS)/relink.log; exit 1; }
 	touch $@
@@ -122,7 +142,7 @@ define xen-install
 endef
 
 xen-stock: $(XEN_O_STOCK)/.done
-$(XEN_O_STOCK)/.done: $(XEN_T_STOCK)/.built $(XEN_NOHV_SRC)
+$(XEN_O_STOCK)/.done: $(XEN_T_STOCK)/.built $(XEN_T_STOCK)/.testlib $(XEN_NOHV_SRC)
 	$(call xen-install,$(XEN_T_STOCK),$(XEN_O_STOCK))
 	touch $@
 
@@ -151,26 +171,41 @@ $(XEN_XL_DONE): xen/fetch.sh
 	touch $@
 
 # ---- tests -------------------------------------------------------------------
-# test_disk_eject, compiled against the headers of the tree it tests
-$(XEN_O_STOCK)/tests/test_disk_eject: XEN_T := $(XEN_T_STOCK)
-$(XEN_O_OURS)/tests/test_disk_eject: XEN_T := $(XEN_T_OURS)
-$(XEN_O_STOCK)/tests/test_disk_eject: $(XEN_O_STOCK)/.done
-$(XEN_O_OURS)/tests/test_disk_eject: $(XEN_O_OURS)/.done
+# The test programs, compiled against the headers (and config.h) of the tree
+# they test.  The suite's programs that call our test operations link with
+# libxenlight_test.so (whose soname is libxenlight.so.4.17: run them with
+# run-nohv --testlib); the others with libxenlight.so.
+XEN_TEST_HDRS := $(wildcard xen/tests/*.h)
+$(XEN_O_STOCK)/tests/%: XEN_T := $(XEN_T_STOCK)
+$(XEN_O_OURS)/tests/%: XEN_T := $(XEN_T_OURS)
 define xen-test-cc
 	@mkdir -p $(dir $@)
-	$(XEN_CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -I$(XEN_T)/tools/include \
+	$(XEN_CC) -std=gnu11 -O2 -g -Wall -Wextra -Wno-format-truncation -Werror \
+	    -include $(XEN_T)/tools/config.h -I$(XEN_T)/tools/include \
 	    $< -o $@ -L$(dir $@).. -Wl,-rpath-link,$(dir $@).. \
-	    -lxenlight -lxenstore -lxentoollog
+	    $(if $(filter $(notdir $@),$(XEN_SUITE_TESTLIB)),$(dir $@)../libxenlight_test.so,-lxenlight) \
+	    -lxenstore -lxentoollog -lpthread
 endef
-$(XEN_O_STOCK)/tests/%: xen/tests/%.c
+$(XEN_O_STOCK)/tests/%: xen/tests/%.c $(XEN_TEST_HDRS) $(XEN_O_STOCK)/.done
 	$(xen-test-cc)
-$(XEN_O_OURS)/tests/%: xen/tests/%.c
+$(XEN_O_OURS)/tests/%: xen/tests/%.c $(XEN_TEST_HDRS) $(XEN_O_OURS)/.done
 	$(xen-test-cc)
 
-xen-check-stock: $(XEN_O_STOCK)/tests/test_disk_eject $(XEN_XL_DONE)
+XEN_TESTS_STOCK := $(addprefix $(XEN_O_STOCK)/tests/,test_disk_eject $(XEN_SUITE_PROGS))
+XEN_TESTS_OURS  := $(addprefix $(XEN_O_OURS)/tests/,test_disk_eject $(XEN_SUITE_PROGS))
+
+xen-check-stock: $(XEN_TESTS_STOCK) $(XEN_XL_DONE)
 	sh xen/tests/run.sh $(XEN_O_STOCK) $(XEN_XL)
-xen-check: $(XEN_O_OURS)/tests/test_disk_eject $(XEN_XL_DONE)
+xen-check: $(XEN_TESTS_OURS) $(XEN_XL_DONE)
 	sh xen/tests/run.sh $(XEN_O_OURS) $(XEN_XL)
+
+# make xen-suite OUT=build/xen-stock | OUT=build/xen: only the suite
+# (xen/tests/suite.sh: PASS/FAIL lines, then "N passed, N failed").
+OUT ?= $(XEN_O_STOCK)
+xen-suite: $(if $(filter $(XEN_O_OURS),$(OUT:/=)),$(XEN_TESTS_OURS),$(XEN_TESTS_STOCK))
+	@case '$(OUT:/=)' in $(XEN_O_STOCK)|$(XEN_O_OURS)) ;; \
+	  *) echo "xen-suite: OUT must be $(XEN_O_STOCK) or $(XEN_O_OURS)"; exit 2;; esac
+	sh xen/tests/suite.sh $(OUT)
 
 xen-clean:
 	rm -rf $(XEN_B)/xen-src $(XEN_B)/xen-tree $(XEN_O_STOCK) $(XEN_O_OURS) \

@@ -5,6 +5,7 @@
 #
 # One "PASS name" / "FAIL name: why" line per case, then "N passed, N failed";
 # exits 1 if any failed.  Logs of each case: OUT/tests/logs/.
+# The event-core suite (xen/tests/suite.sh) runs last; its cases count here.
 set -u
 out=${1:?usage: run.sh OUT [XL]}
 xl=${2:-}
@@ -86,6 +87,21 @@ if [ -n "$xl" ] && [ -x "$xl" ]; then
 else
     echo "(no xl given: xl cases skipped)"
 fi
+
+# the event-core suite (its own PASS/FAIL lines and counts)
+here=$(cd "$(dirname "$0")" && pwd)
+sh "$here/suite.sh" "$out" > "$logs/suite.txt"
+sed '$d' "$logs/suite.txt"
+counts=$(tail -1 "$logs/suite.txt")
+echo "(event-core suite: $counts)"
+case "$counts" in
+    *" passed, "*" failed")
+        pass=$((pass + ${counts%% passed*}))
+        f=${counts#*passed, }
+        fail=$((fail + ${f%% failed}))
+        ;;
+    *) bad event_core_suite "no counts from suite.sh (see $logs/suite.txt)" ;;
+esac
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
