@@ -187,6 +187,7 @@ static void end(libxl_ctx *ctx, const xt_snap *snap)
             double e = now_ms() + 2000;
             while (!ops[i].done && now_ms() < e)
                 xt_loop_once(ctx, 50, app_fds, napp);
+            if (!ops[i].done) xt_give_up("an op still in progress 2 s after its abort");
         }
     libxl_ctx_free(ctx);
     cur_ctx = NULL;

@@ -140,8 +140,13 @@ static void run_case(const qcase *c)
                     CHECK_RC(libxl_ao_abort(ctx, &how), 0);
                 }
             }
-            if (xt_loop_until(ctx, &done, 1, c->timeout_ms + 3000, NULL, 0) != 1)
+            if (xt_loop_until(ctx, &done, 1, c->timeout_ms + 3000, NULL, 0) != 1) {
                 case_fail("no completion within %d ms", c->timeout_ms + 3000);
+                libxl_ao_abort(ctx, &how);
+                if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1)
+                    xt_give_up("still in progress 2 s after libxl_ao_abort");
+                done = 0;
+            }
             if (t_abort) CHECK_PROMPT(t_abort, done_t, "completion after libxl_ao_abort");
         }
     }

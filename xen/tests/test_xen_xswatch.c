@@ -99,7 +99,8 @@ static void case_selfdereg(struct xs_handle *xs, xentoollog_logger *lg, int roun
         if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1) {
             case_fail("the op did not complete within 2 s of w2's write");
             libxl_ao_abort(ctx, &how);
-            xt_loop_until(ctx, &done, 1, 1000, NULL, 0);
+            if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1)
+                xt_give_up("still in progress 2 s after libxl_ao_abort");
         } else {
             CHECK_RC(done_rc, 0);
             CHECK_PROMPT(t_fire, done_t, "completion after w2's event");
@@ -139,7 +140,7 @@ static void case_abort(struct xs_handle *xs, xentoollog_logger *lg)
         double t0 = now_ms();
         CHECK_RC(libxl_ao_abort(ctx, &how), 0);
         if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1) {
-            case_fail("no completion within 2 s of libxl_ao_abort");
+            xt_give_up("no completion within 2 s of libxl_ao_abort");
         } else {
             CHECK_RC(done_rc, ERROR_ABORTED);
             CHECK_PROMPT(t0, done_t, "completion after libxl_ao_abort");

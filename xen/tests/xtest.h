@@ -180,16 +180,45 @@ static void *xt_watchdog_main(void *arg)
     return NULL;
 }
 
+/* A crash (in libxl or the test) names the case it happened in. */
+static void xt_crashed(int sig)
+{
+    static const char pre[] = "FAIL ";
+    static const char mid[] = ": crashed with signal ";
+    char num[4] = { (char)('0' + sig / 10 % 10), (char)('0' + sig % 10), '\n', 0 };
+    if (write(1, pre, sizeof(pre) - 1) < 0 ||
+        write(1, xt_case, strlen(xt_case)) < 0 ||
+        write(1, mid, sizeof(mid) - 1) < 0 ||
+        write(1, num, 3) < 0 ||
+        (xt_reason[0] && (write(2, xt_reason, strlen(xt_reason)) < 0 ||
+                          write(2, "\n", 1) < 0))) { /* nothing to do */ }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* A watchdog thread (SIGALRM stays free for the tests): prints a FAIL
- * line and exits 3 after `seconds`. */
+ * line and exits 3 after `seconds`.  Also installs the crash reporter. */
 static XT_UNUSED void watchdog_thread(unsigned seconds)
 {
+    static const int sigs[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL };
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        signal(sigs[i], xt_crashed);
     pthread_t t;
     if (pthread_create(&t, NULL, xt_watchdog_main, (void *)(uintptr_t)seconds)) {
         perror("pthread_create");
         exit(1);
     }
     pthread_detach(t);
+}
+
+/* Ends the program when an operation cannot be brought to completion
+ * (libxl_ctx_free must not be called with it in progress). */
+static XT_UNUSED void xt_give_up(const char *why)
+{
+    case_fail("%s: giving up (the ctx cannot be freed)", why);
+    case_end();
+    fflush(stdout);
+    _exit(1);
 }
 
 /*---------- logging, ctx, disaster hook ----------*/
