@@ -161,3 +161,6 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz:
 	sh fuzz/run.sh $(FUZZ_SECONDS)
+
+# Xen 4.17 tools/libs built stock and with our core: see xen/README.md.
+include xen/xen.mk
