@@ -22,6 +22,7 @@ pub const ERROR_UNKNOWN_CHILD: Rc = -14;
 pub const ERROR_LOCK_FAIL: Rc = -15;
 pub const ERROR_ABORTED: Rc = -22;
 pub const ERROR_NOTFOUND: Rc = -23;
+pub const ERROR_DOMAIN_DESTROYED: Rc = -24;
 
 /// A short name for log lines.
 pub fn name(rc: Rc) -> &'static str {
@@ -40,6 +41,7 @@ pub fn name(rc: Rc) -> &'static str {
         ERROR_UNKNOWN_CHILD => "ERROR_UNKNOWN_CHILD",
         ERROR_ABORTED => "ERROR_ABORTED",
         ERROR_NOTFOUND => "ERROR_NOTFOUND",
+        ERROR_DOMAIN_DESTROYED => "ERROR_DOMAIN_DESTROYED",
         _ => "ERROR_(other)",
     }
 }

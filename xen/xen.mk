@@ -27,9 +27,11 @@ XEN_OWN_CORE := $(XEN_B)/xen-own-core/libxl-own-core.a
 XEN_XL       := $(XEN_B)/xen-xl/xl
 XEN_XL_DONE  := $(XEN_B)/xen-xl/.done
 
-# The static archive that replaces libxl_event.o + libxl_fork.o in `make xen`,
-# and any libraries it needs beyond libxl's own (e.g. -lm).
-XL_CORE_ARCHIVE ?= target/release-xen/libxenlight.a
+# The static archive that replaces libxl_event.o + libxl_fork.o in `make xen`
+# (by default this project's core, see xen/core-archive.sh), and any
+# libraries it needs beyond libxl's own (e.g. -lm).
+XEN_CORE        := $(XEN_B)/xen-core/libxl-core.a
+XL_CORE_ARCHIVE ?= $(XEN_CORE)
 XL_CORE_LIBS    ?=
 
 XEN_JOBS     ?= 2
@@ -58,6 +60,12 @@ XEN_CC       ?= gcc
 
 .PHONY: xen-fetch xen-stock xen xen-own-core xen-selfcheck xen-check \
     xen-check-stock xen-suite xen-xl xen-clean
+
+# The core built for Xen's libxl (cargo feature `xen`: libxl's internal C
+# API, src/ffi/internal), packed as one object exporting libxl's symbols only.
+$(XEN_CORE): $(RUST_SRC) $(HEADERS) xen/core-archive.sh xen/elf-hide.py
+	$(CARGO) rustc --lib --profile release-xen --features xen --crate-type staticlib
+	sh xen/core-archive.sh target/release-xen/libxenlight.a $@
 
 xen-fetch: $(XEN_SRC)/.unpacked
 $(XEN_SRC)/.unpacked: xen/fetch.sh

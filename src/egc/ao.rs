@@ -43,6 +43,16 @@ use crate::reg::{AbrtId, AoId, EvTime};
 /// An abortable's callback: `(egc, ERROR_ABORTED)`.
 pub type AbortCallback = Box<dyn FnOnce(&mut Egc<'_>, Rc) + Send>;
 
+/// `(egc, ERROR_ABORTED, data)`: an abortable's callback as a plain
+/// function and a word (a C callback and its struct, no allocation).
+pub type AbortFn = fn(&mut Egc<'_>, Rc, u64);
+
+/// What an abortable runs.
+pub enum AbortHandler {
+    Closure(AbortCallback),
+    Fn(AbortFn, u64),
+}
+
 impl Egc<'_> {
     /// Starts an ao. In synchronous mode this takes a poller, which can fail
     /// (out of fds): `ERROR_FAIL`, logged.
@@ -261,9 +271,17 @@ impl Egc<'_> {
     /// Owned by `ao`: deregistered when it completes.
     pub fn ao_abortable_register(&mut self, ao: AoId, cb: AbortCallback) -> Result<AbrtId, Rc> {
         let root = self.abort_list_root(ao, "abortable")?;
-        let a = self.st().aos.abortable_insert(root, AbortAction::Callback(cb));
+        let a = self.st().aos.abortable_insert(root, AbortAction::Callback(AbortHandler::Closure(cb)));
         self.ao_own(ao, Owned::Abortable(a));
         Ok(a)
+    }
+
+    /// libxl's own `libxl__ao_abortable_register`: `f(egc, ERROR_ABORTED,
+    /// data)` if `ao` (its root) is aborted; not owned by `ao` (its C
+    /// caller deregisters it).
+    pub fn ao_abortable_register_unowned(&mut self, ao: AoId, f: AbortFn, data: u64) -> Result<AbrtId, Rc> {
+        let root = self.abort_list_root(ao, "abortable")?;
+        Ok(self.st().aos.abortable_insert(root, AbortAction::Callback(AbortHandler::Fn(f, data))))
     }
 
     /// Asks for `ao` to be completed with `ERROR_ABORTED` if it is aborted
@@ -338,7 +356,8 @@ impl Egc<'_> {
                     let Some(ab) = self.st().aos.abortable_remove(a) else { continue };
                     crate::xl_log!(self.ctx, Debug, "ao {ao}: abrt={a}: aborting");
                     match ab.action {
-                        AbortAction::Callback(cb) => cb(self, ERROR_ABORTED),
+                        AbortAction::Callback(AbortHandler::Closure(cb)) => cb(self, ERROR_ABORTED),
+                        AbortAction::Callback(AbortHandler::Fn(f, data)) => f(self, ERROR_ABORTED, data),
                         AbortAction::CompleteAo(target) => self.ao_complete(target, ERROR_ABORTED),
                     }
                 }
@@ -385,6 +404,25 @@ impl Egc<'_> {
     pub fn nested_ao_free(&mut self, child: AoId) {
         self.ao_release_owned(child);
         self.st().aos.remove_nested(child).expect("live nested ao");
+    }
+
+    /// Keeps `extra` with `ao` until the core frees it (see `AoExtra`).
+    pub fn ao_attach(&mut self, ao: AoId, extra: super::ctx::AoExtra) {
+        self.st().aos.get_mut(ao).extra = extra;
+    }
+
+    /// `ao`'s phase, `None` once it has been freed.
+    pub fn ao_phase(&self, ao: AoId) -> Option<Phase> {
+        self.s().aos.try_get(ao).map(|e| e.phase)
+    }
+
+    /// True if `ao` is nested, or has live nested aos.
+    pub fn ao_in_a_tree(&self, ao: AoId) -> bool {
+        self.s().aos.in_a_tree(ao)
+    }
+
+    pub fn ao_is_nested(&self, ao: AoId) -> bool {
+        self.s().aos.is_nested(ao)
     }
 
     /// True while `ao` exists (for tests and assertions).

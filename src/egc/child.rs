@@ -58,7 +58,7 @@ use crate::reg::ao::Owned;
 use crate::reg::child::{ChildprocHooks, ChldOwner, Waiter};
 use crate::reg::{AoId, EvChild, EvFd};
 use crate::sys::atfork::{self, ForkSafe};
-use crate::sys::process::{self, ChildAction, Wait};
+use crate::sys::process::{self, ChildAction, Forked, Wait};
 use crate::sys::sigchld::{self, AddError};
 use crate::sys::wakeup::{self, Wakeup};
 use crate::sys::POLLIN;
@@ -97,6 +97,15 @@ impl Drop for SigchldState {
             });
         }
     }
+}
+
+/// Which side of [`Egc::ev_child_fork_returning`] this is.
+pub enum ChildForked {
+    /// The parent: the child's registration and pid.
+    Parent(EvChild, i32),
+    /// The child. The ctx here is a copy of the parent's; the caller's
+    /// code decides what to do with it (libxl's leaves it locked).
+    Child,
 }
 
 /// `(egc, ch, pid, wait status)`, once, after the child was reaped.
@@ -212,7 +221,7 @@ impl Egc<'_> {
 
     /// Makes SIGCHLD ours: self-pipe, its fd registration, the handler.
     /// Idempotent.
-    fn sigchld_needed(&mut self) -> Result<(), Rc> {
+    pub fn sigchld_needed(&mut self) -> Result<(), Rc> {
         if self.s().sigchld.selfpipe.is_none() {
             let pipe = Wakeup::new().map_err(|e| {
                 crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "cannot create the SIGCHLD self-pipe");
@@ -256,7 +265,7 @@ impl Egc<'_> {
     }
 
     /// Gives SIGCHLD up (the self-pipe itself is kept). Idempotent.
-    fn sigchld_notneeded(&mut self) {
+    pub fn sigchld_notneeded(&mut self) {
         if let Some(slot) = self.st().sigchld.slot.take() {
             sigchld::remove_user(slot);
             crate::xl_log!(self.ctx, Debug, "childproc: SIGCHLD no longer ours");
@@ -270,6 +279,20 @@ impl Egc<'_> {
     /// status once it has been reaped. With the application's
     /// `fork_replacement`, that is called (lock held) instead of `fork`.
     pub fn ev_child_fork(&mut self, ao: AoId, action: ChildAction, cb: ChildCallback) -> Result<EvChild, Rc> {
+        match self.child_fork(Some(ao), Some(action), cb)? {
+            ChildForked::Parent(ch, _) => Ok(ch),
+            ChildForked::Child => unreachable!("a child with an action never returns"),
+        }
+    }
+
+    /// libxl's own `libxl__ev_child_fork`: like [`Egc::ev_child_fork`], but
+    /// the child returns ([`ChildForked::Child`]; the caller's code runs in
+    /// it), and no ao owns the child: the caller kills or waits for it.
+    pub fn ev_child_fork_returning(&mut self, cb: ChildCallback) -> Result<ChildForked, Rc> {
+        self.child_fork(None, None, cb)
+    }
+
+    fn child_fork(&mut self, owner: Option<AoId>, action: Option<ChildAction>, cb: ChildCallback) -> Result<ChildForked, Rc> {
         if let Err(rc) = self.perhaps_sigchld_needed(true) {
             self.perhaps_sigchld_notneeded();
             return Err(rc);
@@ -277,14 +300,19 @@ impl Egc<'_> {
         let hooks = self.s().sigchld.hooks.clone().filter(|h| h.has_fork_replacement());
         let ctx = self.ctx;
         let replacement = hooks.as_ref().map(|h| move || in_hook(ctx, || h.fork_replacement()));
-        let spawned = match &replacement {
-            Some(f) => process::spawn(Some(f), action),
-            None => process::spawn(None, action),
+        let replacement = replacement.as_ref().map(|f| f as &dyn Fn() -> io::Result<i32>);
+        let spawned = match action {
+            Some(action) => process::spawn(replacement, action),
+            None => match process::fork_held(replacement) {
+                Ok(Forked::Parent(s)) => Ok(s),
+                Ok(Forked::Child) => return Ok(ChildForked::Child),
+                Err(e) => Err(e),
+            },
         };
         let spawned = match spawned {
             Ok(s) => s,
             Err(e) => {
-                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "ao {ao}: fork failed");
+                crate::xl_log_errno!(self.ctx, Error, e.raw_os_error().unwrap_or(0), "fork failed");
                 self.perhaps_sigchld_notneeded();
                 return Err(ERROR_FAIL);
             }
@@ -295,9 +323,14 @@ impl Egc<'_> {
         st.sigchld.dir_id = Some(id);
         directory(|d| d.owner.insert(pid, id));
         spawned.release();
-        self.ao_own(ao, Owned::Child(ch));
-        crate::xl_log!(self.ctx, Debug, "ev_child={ch} fork: pid {pid}, ao {ao}");
-        Ok(ch)
+        if let Some(ao) = owner {
+            self.ao_own(ao, Owned::Child(ch));
+        }
+        crate::xl_log!(self.ctx, Debug, "ev_child={ch} fork: pid {pid}{}", match owner {
+            Some(ao) => format!(", ao {ao}"),
+            None => String::new(),
+        });
+        Ok(ChildForked::Parent(ch, pid))
     }
 
     /// The child's pid, while it has not been reaped or deregistered.

@@ -28,7 +28,7 @@ use crate::reg::hooks::HookState;
 use crate::reg::poller::{interest::Interest, Pollers};
 use crate::reg::time::TimeRegistry;
 
-use super::ao::AbortCallback;
+use super::ao::AbortHandler;
 use super::child::{ChildCallback, SigchldState};
 use super::fd::FdHandler;
 use super::time::TimeHandler;
@@ -38,7 +38,15 @@ use super::Egc;
 // an fd registration (with its handler) and a timeout are one slab slot each.
 const _: () = assert!(std::mem::size_of::<crate::reg::fd::FdEntry<FdHandler>>() == 48);
 const _: () = assert!(std::mem::size_of::<crate::reg::time::TimeEntry<TimeHandler>>() == 56);
-const _: () = assert!(std::mem::size_of::<crate::reg::event::Event>() == 40);
+const _: () = assert!(std::mem::size_of::<crate::reg::event::Event>() == 48);
+
+/// What an ao carries for the layer the core is embedded in: inside Xen's
+/// libxl, the C `libxl__ao` (freed when the core frees the ao); nothing in
+/// the standalone library, whose aos stay as small as they were.
+#[cfg(feature = "xen")]
+pub type AoExtra = Option<crate::reg::foreign::Foreign>;
+#[cfg(not(feature = "xen"))]
+pub type AoExtra = ();
 
 /// Everything the lock guards: the registries, and the ctx's SIGCHLD
 /// arrangement.
@@ -46,7 +54,7 @@ const _: () = assert!(std::mem::size_of::<crate::reg::event::Event>() == 40);
 pub struct State {
     pub fds: FdRegistry<FdHandler>,
     pub times: TimeRegistry<TimeHandler>,
-    pub aos: AoRegistry<AbortCallback>,
+    pub aos: AoRegistry<AbortHandler, AoExtra>,
     pub events: EventState,
     pub pollers: Pollers,
     /// The kernel interest set the library's own pollers sleep on once
@@ -55,11 +63,17 @@ pub struct State {
     pub hooks: HookState,
     pub children: ChildRegistry<ChildCallback>,
     pub sigchld: SigchldState,
+    /// Work each thread inside deferred (see `egc`).
+    pub deferred: super::DeferredQueues,
 }
 
 pub struct Ctx {
     pub(crate) state: Locked<State>,
     pub logger: Logger,
+    /// The address of the C ctx this core belongs to when built into Xen's
+    /// libxl (0 in the standalone library): the embedding layer's, never
+    /// read by the core.
+    pub host: usize,
     /// Unique per ctx, for the per-thread record of held locks.
     pub(crate) id: usize,
     /// Test aid (`LIBXL_TEST_NO_BATON=1`): never pass the baton. Only for
@@ -78,13 +92,26 @@ pub struct Ctx {
 static NEXT_CTX_ID: AtomicUsize = AtomicUsize::new(1);
 
 impl Ctx {
-    /// A ctx with its application poller (the one beforepoll hands out).
+    /// A ctx with its application poller (the one beforepoll hands out),
+    /// its state behind a recursive mutex of its own.
     pub fn new(logger: Logger) -> Result<Ctx, std::io::Error> {
+        Ctx::with_lock(logger, 0, Locked::new)
+    }
+
+    /// A ctx whose state is guarded by the lock `lock` makes around it
+    /// (inside Xen's libxl: the C ctx's own `lock`, see `sys::lock`), and
+    /// that belongs to the C ctx at address `host` (0: none).
+    pub fn with_lock(
+        logger: Logger,
+        host: usize,
+        lock: impl FnOnce(State) -> Result<Locked<State>, std::io::Error>,
+    ) -> Result<Ctx, std::io::Error> {
         let no_baton = std::env::var_os("LIBXL_TEST_NO_BATON").is_some_and(|v| v == "1");
         let mut state = State::default();
         state.pollers.init_app()?;
         let ctx = Ctx {
-            state: Locked::new(state)?,
+            state: lock(state)?,
+            host,
             logger,
             id: NEXT_CTX_ID.fetch_add(1, Ordering::Relaxed),
             no_baton,

@@ -87,10 +87,18 @@ impl Egc<'_> {
     /// Logs CRITICAL, then calls the application's `disaster` hook (lock
     /// held, as libxl does); without one, the program exits, as in libxl.
     pub fn disaster(&mut self, msg: &str, errnoval: i32) {
-        crate::xl_log_errno!(self.ctx, Critical, errnoval, "DISASTER in event loop: {msg}");
+        self.disaster_of(0, msg, errnoval)
+    }
+
+    /// [`Egc::disaster`] relating to events of type `ty` (0: none).
+    pub fn disaster_of(&mut self, ty: u32, msg: &str, errnoval: i32) {
+        match ty {
+            0 => crate::xl_log_errno!(self.ctx, Critical, errnoval, "DISASTER in event loop: {msg}"),
+            _ => crate::xl_log_errno!(self.ctx, Critical, errnoval, "DISASTER in event loop: {msg} (relates to event type {ty})"),
+        }
         let hook = self.s().events.disaster_hook();
         match hook {
-            Some(d) => in_hook(self.ctx, || d(0, msg, errnoval)),
+            Some(d) => in_hook(self.ctx, || d(ty, msg, errnoval)),
             None => {
                 crate::xl_log!(self.ctx, Critical, "DISASTER in event loop not handled by libxl application");
                 eprintln!("libxl: fatal error, exiting program: DISASTER in event loop not handled by libxl application");

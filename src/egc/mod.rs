@@ -11,7 +11,7 @@
 //!   completion callbacks; they run after the lock is released.
 //!
 //! Deferred work belongs to the thread that made it (one queue per thread
-//! and ctx): whichever egc of that thread is *outer* — made by a public
+//! and ctx, kept in the ctx's state): whichever egc of that thread is *outer* — made by a public
 //! entry point — runs it when it goes. Dropping an `Egc`, on every path,
 //! passes the baton (see `poller`) and releases its level; an outer one
 //! first runs the immediates and afterwards, unlocked, the application
@@ -52,7 +52,7 @@ pub mod time;
 
 pub use self::ctx::{Ctx, State};
 use crate::reg::AoId;
-use crate::sys::lock::Guard;
+use crate::sys::lock::{thread_key, Guard};
 
 pub type Immediate = Box<dyn FnOnce(&mut Egc<'_>) + Send>;
 pub type AppFn = Box<dyn FnOnce() + Send>;
@@ -76,7 +76,8 @@ pub enum After {
 /// One thread's deferred work for one ctx.
 #[derive(Default)]
 struct Deferred {
-    ctx: usize,
+    /// The thread (`sys::lock::thread_key`).
+    thread: usize,
     immediates: VecDeque<Immediate>,
     app_events: VecDeque<AppCall>,
     app_progress: VecDeque<AppCall>,
@@ -88,6 +89,10 @@ impl Deferred {
         !(self.app_events.is_empty() && self.app_progress.is_empty() && self.app_aos.is_empty())
     }
 
+    fn is_empty(&self) -> bool {
+        self.immediates.is_empty() && !self.has_app_calls()
+    }
+
     /// Application calls in libxl's order: events, progress, completions.
     fn take_app_calls(&mut self) -> Vec<AppCall> {
         let mut v: Vec<AppCall> = self.app_events.drain(..).collect();
@@ -97,30 +102,38 @@ impl Deferred {
     }
 }
 
-thread_local! {
-    /// This thread's deferred work, per ctx (by id).
-    static DEFERRED: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
-    /// Ids of the ctxs in whose application hooks this thread is now.
-    static IN_HOOK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+/// The deferred work of each thread inside the library for this ctx. It is
+/// kept in the ctx's state (under its lock), not in thread-local storage:
+/// a program may free its ctx from an exit handler, after its main
+/// thread's thread-locals are gone (xl does).
+#[derive(Default)]
+pub struct DeferredQueues {
+    queues: Vec<Deferred>,
 }
 
-fn deferred<R>(ctx: usize, f: impl FnOnce(&mut Deferred) -> R) -> R {
-    DEFERRED.with(|d| {
-        let mut d = d.borrow_mut();
-        let i = match d.iter().position(|q| q.ctx == ctx) {
+impl DeferredQueues {
+    fn of(&mut self, thread: usize) -> &mut Deferred {
+        let i = match self.queues.iter().position(|q| q.thread == thread) {
             Some(i) => i,
             None => {
-                d.push(Deferred { ctx, ..Deferred::default() });
-                d.len() - 1
+                self.queues.push(Deferred { thread, ..Deferred::default() });
+                self.queues.len() - 1
             }
         };
-        f(&mut d[i])
-    })
+        &mut self.queues[i]
+    }
+
+    /// Drops `thread`'s queue if it is empty.
+    fn forget(&mut self, thread: usize) {
+        self.queues.retain(|q| q.thread != thread || !q.is_empty());
+    }
 }
 
-/// Drops this thread's (empty) queue for `ctx`.
-fn deferred_forget(ctx: usize) {
-    DEFERRED.with(|d| d.borrow_mut().retain(|q| q.ctx != ctx || q.has_app_calls() || !q.immediates.is_empty()));
+thread_local! {
+    /// Ids of the ctxs in whose application hooks this thread is now.
+    /// (Not kept once this thread's thread-locals are destroyed: at exit,
+    /// only the misuse check is lost.)
+    static IN_HOOK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// True if this thread holds one of our levels of `ctx`'s lock.
@@ -131,11 +144,11 @@ pub fn holds_lock(ctx: &Ctx) -> bool {
 /// Runs `f`, an application hook called with the lock held, marking this
 /// thread as inside it: the hook entering the library is caught.
 pub fn in_hook<R>(ctx: &Ctx, f: impl FnOnce() -> R) -> R {
-    IN_HOOK.with(|h| h.borrow_mut().push(ctx.id));
+    let _ = IN_HOOK.try_with(|h| h.borrow_mut().push(ctx.id));
     struct Out(usize);
     impl Drop for Out {
         fn drop(&mut self) {
-            IN_HOOK.with(|h| {
+            let _ = IN_HOOK.try_with(|h| {
                 let mut h = h.borrow_mut();
                 if let Some(pos) = h.iter().rposition(|&x| x == self.0) {
                     h.remove(pos);
@@ -148,7 +161,7 @@ pub fn in_hook<R>(ctx: &Ctx, f: impl FnOnce() -> R) -> R {
 }
 
 fn inside_hook(ctx: &Ctx) -> bool {
-    IN_HOOK.with(|h| h.borrow().contains(&ctx.id))
+    IN_HOOK.try_with(|h| h.borrow().contains(&ctx.id)).unwrap_or(false)
 }
 
 pub struct Egc<'c> {
@@ -160,6 +173,12 @@ pub struct Egc<'c> {
     /// "locked exactly once" entry points): released with ours while a
     /// poller sleeps.
     foreign: u32,
+    /// What the embedding layer keeps for the callbacks this egc makes
+    /// (inside Xen's libxl: the C `libxl__egc` they are passed, whose gc
+    /// holds what they allocate). Dropped when the callbacks made so far
+    /// are all done: at the end of [`Egc::flush_unlocked`] (each round of a
+    /// loop) and when the egc goes.
+    attached: Option<Box<dyn std::any::Any>>,
 }
 
 impl<'c> Egc<'c> {
@@ -173,7 +192,7 @@ impl<'c> Egc<'c> {
                  libxl_event.h forbids calling libxl from those"
             ));
         }
-        Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0 }
+        Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None }
     }
 
     /// An egc for code already inside the library (libxl's internal C
@@ -182,7 +201,7 @@ impl<'c> Egc<'c> {
     /// holds that a sleep must release too (0 unless the entry point is
     /// one libxl calls with the ctx "locked exactly once").
     pub fn nested(ctx: &'c Ctx, foreign: u32) -> Egc<'c> {
-        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign }
+        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign, attached: None }
     }
 
     /// The ctx's state, to change. A borrow of this egc: it cannot be held
@@ -218,33 +237,49 @@ impl<'c> Egc<'c> {
         self.guard.unlocked(self.foreign, f)
     }
 
+    /// The embedding layer's value for this egc's callbacks (see
+    /// `attached`), made by `make` if there is none (or one of another
+    /// type) yet.
+    pub fn attachment<T: 'static>(&mut self, make: impl FnOnce() -> T) -> &mut T {
+        if !self.attached.as_ref().is_some_and(|a| a.is::<T>()) {
+            self.attached = Some(Box::new(make()));
+        }
+        self.attached.as_mut().and_then(|a| a.downcast_mut::<T>()).expect("made just above")
+    }
+
     /// Schedules an internal callback to run (lock held) before this
     /// thread's outer egc is disposed of, outside the caller's stack frame.
     pub fn immediate(&mut self, f: Immediate) {
-        deferred(self.ctx.id, |d| d.immediates.push_back(f));
+        self.deferred(|d| d.immediates.push_back(f));
+    }
+
+    /// This thread's deferred work.
+    fn deferred<R>(&mut self, f: impl FnOnce(&mut Deferred) -> R) -> R {
+        let t = thread_key();
+        f(self.st().deferred.of(t))
     }
 
     pub(crate) fn queue_event_call(&mut self, run: AppFn) {
-        deferred(self.ctx.id, |d| d.app_events.push_back(AppCall { run, then: After::Nothing }));
+        self.deferred(|d| d.app_events.push_back(AppCall { run, then: After::Nothing }));
     }
 
     pub(crate) fn queue_progress_call(&mut self, run: AppFn, ao: AoId) {
-        deferred(self.ctx.id, |d| d.app_progress.push_back(AppCall { run, then: After::ProgressDelivered(ao) }));
+        self.deferred(|d| d.app_progress.push_back(AppCall { run, then: After::ProgressDelivered(ao) }));
     }
 
     pub(crate) fn queue_ao_call(&mut self, run: AppFn, ao: AoId) {
-        deferred(self.ctx.id, |d| d.app_aos.push_back(AppCall { run, then: After::AoNotified(ao) }));
+        self.deferred(|d| d.app_aos.push_back(AppCall { run, then: After::AoNotified(ao) }));
     }
 
     /// Runs pending immediates (lock held), in order, until none are left.
     pub fn run_immediates(&mut self) {
-        while let Some(f) = deferred(self.ctx.id, |d| d.immediates.pop_front()) {
+        while let Some(f) = self.deferred(|d| d.immediates.pop_front()) {
             f(self);
         }
     }
 
-    fn take_app_calls(&self) -> Vec<AppCall> {
-        deferred(self.ctx.id, |d| d.take_app_calls())
+    fn take_app_calls(&mut self) -> Vec<AppCall> {
+        self.deferred(|d| d.take_app_calls())
     }
 
     /// libxl's "cleanup_2" step inside a loop: runs immediates, then the
@@ -263,6 +298,7 @@ impl<'c> Egc<'c> {
             }
             self.run_immediates();
         }
+        self.attached = None;
     }
 
     fn after_app_call(&mut self, then: After) {
@@ -278,11 +314,7 @@ impl<'c> Egc<'c> {
     /// lock, application calls without, each one's bookkeeping under a new
     /// outer egc (whose own drop runs what that queued).
     pub fn run_deferred(ctx: &Ctx) {
-        if deferred(ctx.id, |d| d.immediates.is_empty() && !d.has_app_calls()) {
-            deferred_forget(ctx.id);
-            return;
-        }
-        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0 };
+        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None };
         drop(e);
     }
 }
@@ -308,7 +340,8 @@ impl Drop for Egc<'_> {
         let ctx = self.ctx;
         let calls = self.take_app_calls();
         if calls.is_empty() {
-            deferred_forget(ctx.id);
+            let t = thread_key();
+            self.st().deferred.forget(t);
             return;
         }
         self.guard.unlocked(self.foreign, || run_app_calls(ctx, calls));
@@ -323,7 +356,7 @@ fn run_app_calls(ctx: &Ctx, calls: Vec<AppCall>) {
     for AppCall { run, then } in calls {
         run();
         if !matches!(then, After::Nothing) {
-            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0 };
+            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None };
             e.after_app_call(then);
         }
     }

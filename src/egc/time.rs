@@ -48,20 +48,28 @@ impl Egc<'_> {
     /// A timeout `ms` milliseconds from now (negative: never, until the ao
     /// is aborted), owned by `ao`.
     pub fn ev_time_register_rel(&mut self, ao: AoId, ms: i32, cb: TimeCallback) -> Result<EvTime, Rc> {
-        self.ev_time_register(ao, rel_deadline(ms), TimeHandler::Closure(cb))
+        self.ev_time_register(ao, rel_deadline(ms), TimeHandler::Closure(cb), true)
     }
 
     /// Like `ev_time_register_rel` with a function and a data word.
     pub fn ev_time_register_rel_fn(&mut self, ao: AoId, ms: i32, f: TimeFn, data: u64) -> Result<EvTime, Rc> {
-        self.ev_time_register(ao, rel_deadline(ms), TimeHandler::Fn(f, data))
+        self.ev_time_register(ao, rel_deadline(ms), TimeHandler::Fn(f, data), true)
     }
 
     /// A timeout at monotonic instant `deadline`, owned by `ao`.
     pub fn ev_time_register_abs(&mut self, ao: AoId, deadline: u64, cb: TimeCallback) -> Result<EvTime, Rc> {
-        self.ev_time_register(ao, Some(deadline), TimeHandler::Closure(cb))
+        self.ev_time_register(ao, Some(deadline), TimeHandler::Closure(cb), true)
     }
 
-    fn ev_time_register(&mut self, ao: AoId, deadline: Option<u64>, cb: TimeHandler) -> Result<EvTime, Rc> {
+    /// libxl's own `libxl__ev_time_register_*`: a timeout at monotonic
+    /// `deadline` (`None`: never) that `ao`'s abort fires early, but that
+    /// `ao` does not own: its C caller deregisters it, as libxl requires.
+    pub fn ev_time_register_unowned(&mut self, ao: AoId, deadline: Option<u64>, f: TimeFn, data: u64) -> Result<EvTime, Rc> {
+        self.ev_time_register(ao, deadline, TimeHandler::Fn(f, data), false)
+    }
+
+    /// `own`: released when `ao` completes (the core's own operations).
+    fn ev_time_register(&mut self, ao: AoId, deadline: Option<u64>, cb: TimeHandler, own: bool) -> Result<EvTime, Rc> {
         let ev = self.st().times.insert(deadline, cb, ao);
         if let Err(rc) = self.ao_abortable_add_time(ao, ev) {
             self.st().times.remove(ev);
@@ -79,7 +87,9 @@ impl Egc<'_> {
             }
             self.st().pollers.note_osevent_added();
         }
-        self.ao_own(ao, Owned::Time(ev));
+        if own {
+            self.ao_own(ao, Owned::Time(ev));
+        }
         crate::xl_log!(self.ctx, Debug, "ev_time={ev} register ao={ao} in {}", match deadline {
             Some(d) => format!("{}us", d.saturating_sub(sys::clock::mono_ns()) / 1000),
             None => "never".to_string(),

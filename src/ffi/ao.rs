@@ -69,7 +69,7 @@ pub unsafe fn aop_how(ctx: *mut libxl_ctx, how: *const libxl_asyncprogress_how) 
             AopHow::Callback {
                 for_event: h.for_event,
                 cb: Arc::new(move |ev: Event| {
-                    let p = super::event::to_c_heap(&ev);
+                    let p = super::event::to_c_heap(ev);
                     // SAFETY: the application's callback with its own
                     // pointers and a heap event it now owns.
                     unsafe { cb(ctx.get(), p, user.get()) }

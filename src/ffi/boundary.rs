@@ -50,6 +50,15 @@ impl PanicOrDefault for () {
     }
 }
 
+impl<T> PanicOrDefault for *mut T {
+    fn null_ctx() -> Self {
+        std::ptr::null_mut()
+    }
+    fn panicked(_ctx: &Ctx, _entry: &str) -> Self {
+        std::ptr::null_mut()
+    }
+}
+
 /// Counts a thread inside the library for the life of the guard.
 struct Inside<'a>(&'a Ctx);
 
@@ -71,16 +80,45 @@ impl Drop for Inside<'_> {
 /// # Safety
 /// `ctx` must be NULL or a pointer returned by `libxl_ctx_alloc` and not
 /// yet passed to `libxl_ctx_free`.
+#[cfg(not(feature = "xen"))]
 pub unsafe fn ctx_ref<'a>(ctx: *mut libxl_ctx) -> Option<&'a Ctx> {
     // SAFETY: by this function's contract a non-NULL `ctx` is a live
     // `Box<Ctx>` leaked by libxl_ctx_alloc.
     unsafe { ctx.cast::<Ctx>().as_ref() }
 }
 
+/// Inside Xen's libxl the C ctx is libxl.c's `struct libxl__ctx`; its core
+/// hangs off it (see `internal::ctx`). A ctx whose core is gone (or was
+/// never made) is treated as NULL.
+///
+/// # Safety
+/// `ctx` must be NULL or a live C ctx from `libxl_ctx_alloc`.
+#[cfg(feature = "xen")]
+pub unsafe fn ctx_ref<'a>(ctx: *mut libxl_ctx) -> Option<&'a Ctx> {
+    // SAFETY: forwarded (this function's contract).
+    unsafe { super::internal::ctx::core_of(ctx.cast()) }.map(|x| &x.core)
+}
+
 /// Runs `body` with the ctx locked (see the module comment).
 pub fn entry<R: PanicOrDefault>(name: &'static str, ctx: Option<&Ctx>, body: impl FnOnce(&mut Egc<'_>) -> R) -> R {
     entry_ctx(name, ctx, |ctx| {
         let mut egc = Egc::new(ctx, name);
+        body(&mut egc)
+    })
+}
+
+/// Like [`entry`] for libxl's internal C API, entered by C code of libxl
+/// itself (often from inside a callback the core made): a nested egc
+/// (see `egc`); `foreign` is how many levels of the lock the C caller
+/// holds that a sleep in `body` must release too.
+pub fn entry_nested<R: PanicOrDefault>(
+    name: &'static str,
+    ctx: &Ctx,
+    foreign: u32,
+    body: impl FnOnce(&mut Egc<'_>) -> R,
+) -> R {
+    entry_ctx(name, Some(ctx), |ctx| {
+        let mut egc = Egc::nested(ctx, foreign);
         body(&mut egc)
     })
 }

@@ -66,6 +66,22 @@ pub unsafe extern "C" fn libxl_childproc_setmode(
     // SAFETY: `hooks` is NULL or valid for the ctx's lifetime (this
     // function's contract).
     let table = unsafe { hooks.as_ref() };
+    // Inside Xen's libxl, C code reads the hooks from the C ctx too (the
+    // middle process of libxl__spawn_spawn forks with fork_replacement).
+    #[cfg(feature = "xen")]
+    if c.is_some() {
+        let cx = ctx.cast::<super::internal::layout::libxl__ctx>();
+        let hooks: *const libxl_childproc_hooks = if hooks.is_null() {
+            &super::internal::child::libxl__childproc_default_hooks
+        } else {
+            hooks
+        };
+        // SAFETY: a live C ctx (this function's contract; it has a core).
+        unsafe {
+            (*cx).childproc_hooks = hooks;
+            (*cx).childproc_user = user;
+        }
+    }
     entry(ENTRY, c, |egc| {
             let Some(h) = table else {
                 return egc.childproc_setmode(ChldOwner::Libxl, None);
@@ -111,7 +127,10 @@ pub unsafe extern "C" fn libxl_postfork_child_noexec(ctx: *mut libxl_ctx) {
     // (this function's contract), whose memory exists in this process.
     let c = unsafe { ctx_ref(ctx) };
     entry_ctx(ENTRY, c, |c| {
+        for (fd, e) in crate::sys::carefd::close_all_in_child() {
+            crate::xl_log_errno!(c, Warn, e.raw_os_error().unwrap_or(0), "{ENTRY}: failed to close fd={fd} (perhaps of another libxl ctx)");
+        }
         child::postfork_child_noexec();
-        crate::xl_log!(c, Debug, "{ENTRY}: SIGCHLD handling and child records of the parent's ctxs released");
+        crate::xl_log!(c, Debug, "{ENTRY}: SIGCHLD handling, careful fds and child records of the parent's ctxs released");
     })
 }

@@ -19,6 +19,7 @@ const LIBXL_VERSION: c_int = 0;
 /// # Safety
 /// `pctx` must be NULL or writable; `lg` NULL or a logger that outlives
 /// the ctx.
+#[cfg(not(feature = "xen"))]
 #[no_mangle]
 pub unsafe extern "C" fn libxl_ctx_alloc(
     pctx: *mut *mut libxl_ctx,
@@ -60,6 +61,7 @@ pub unsafe extern "C" fn libxl_ctx_alloc(
 /// # Safety
 /// `ctx` must be NULL or a ctx from `libxl_ctx_alloc` (a second free of the
 /// same pointer is detected and refused while no new ctx reuses the address).
+#[cfg(not(feature = "xen"))]
 #[no_mangle]
 pub unsafe extern "C" fn libxl_ctx_free(ctx: *mut libxl_ctx) -> c_int {
     const ENTRY: &str = "libxl_ctx_free";

@@ -1,29 +1,27 @@
-//! Events: `libxl_event_check/wait/free`, `libxl_event_register_callbacks`,
-//! and the `libxl_event` helpers (`init`, `init_type`, `dispose`,
-//! `type_to_string`, `type_from_string`).
+//! Events: `libxl_event_check/wait/free`, `libxl_event_register_callbacks`.
+//! (The `libxl_event` value helpers are in `event_value`.)
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use super::boundary::{ctx_ref, entry};
-use super::types::{libxl_ctx, libxl_event, libxl_event_hooks, libxl_event_type};
+use super::types::{libxl_ctx, libxl_event, libxl_event_hooks};
 
 /// `libxl_event_predicate *`.
 type Predicate = Option<unsafe extern "C" fn(ev: *const libxl_event, user: *mut c_void) -> c_int>;
 use super::SendPtr;
 use crate::reg::event::{Event, EventHooks, EventKind};
-use crate::rc::{ERROR_FAIL, ERROR_INVAL};
 
-const TYPE_NAMES: [(c_int, &CStr); 5] = [
-    (1, c"domain_shutdown"),
-    (2, c"domain_death"),
-    (3, c"disk_eject"),
-    (4, c"operation_complete"),
-    (5, c"domain_create_console_available"),
-];
+/// `libxl_event_dispose`: ours, or (inside Xen's libxl) the generated one.
+#[cfg(not(feature = "xen"))]
+use super::event_value::libxl_event_dispose as dispose;
+#[cfg(feature = "xen")]
+use super::internal::xenlibs::libxl_event_dispose as dispose;
 
-/// Fills a C event from a core event.
-fn to_c(ev: &Event) -> libxl_event {
+
+/// Fills a C event from a core event of one of the kinds the core makes
+/// itself (`None` for a foreign one: C made it, it is already C).
+fn to_c(ev: &Event) -> Option<libxl_event> {
     // SAFETY: libxl_event is plain data (integers and NULL pointers are
     // valid bit patterns); all-zero is libxl_event_init's result.
     let mut c: libxl_event = unsafe { std::mem::zeroed() };
@@ -35,20 +33,33 @@ fn to_c(ev: &Event) -> libxl_event {
         EventKind::DomainShutdown { reason } => c.u.shutdown_reason = reason,
         EventKind::OperationComplete { rc } => c.u.operation_complete_rc = rc,
         EventKind::DomainDeath | EventKind::DomainCreateConsoleAvailable => {}
+        EventKind::Foreign(_) => return None,
     }
-    c
+    Some(c)
 }
 
-/// A heap copy of `ev` for the application (freed by `libxl_event_free`,
-/// or by `free(3)`: it is `calloc`ed).
-pub fn to_c_heap(ev: &Event) -> *mut libxl_event {
+/// The event as the application gets it, on the heap (freed by
+/// `libxl_event_free`, or by `free(3)`: it is `calloc`ed). A foreign event
+/// (built by C inside libxl) is that very C event, given back with its
+/// ownership, its `domid` and `for_user` as the core has them.
+pub fn to_c_heap(ev: Event) -> *mut libxl_event {
+    let Some(c) = to_c(&ev) else {
+        let EventKind::Foreign(f) = ev.kind else { unreachable!("to_c makes every other kind") };
+        let p = f.ev.into_addr() as *mut libxl_event;
+        // SAFETY: a foreign event's address is a live C `libxl_event`
+        // (its maker's promise, see `ffi::internal::event`), now ours alone.
+        let e = unsafe { &mut *p };
+        e.domid = ev.domid;
+        e.for_user = ev.for_user;
+        return p;
+    };
     // SAFETY: calloc has no preconditions; we check the result.
     let p = unsafe { libc::calloc(1, std::mem::size_of::<libxl_event>()) }.cast::<libxl_event>();
     if p.is_null() {
         std::process::abort(); // out of memory: as Rust's own allocator does
     }
     // SAFETY: `p` is a fresh, suitably aligned allocation of the right size.
-    unsafe { p.write(to_c(ev)) };
+    unsafe { p.write(c) };
     p
 }
 
@@ -60,10 +71,15 @@ fn with_predicate(
     move |ev: &Event| match pred {
         None => true,
         Some(p) => {
-            let c = to_c(ev);
+            let copy = to_c(ev);
+            let c: *const libxl_event = match (&copy, &ev.kind) {
+                (Some(c), _) => c,
+                (None, EventKind::Foreign(f)) => f.ev.addr() as *const libxl_event,
+                (None, _) => unreachable!("to_c makes every other kind"),
+            };
             // SAFETY: the predicate is the application's; it gets a valid
             // event for the duration of the call and its own user pointer.
-            unsafe { p(&c, user.get()) != 0 }
+            unsafe { p(c, user.get()) != 0 }
         }
     }
 }
@@ -87,7 +103,7 @@ pub unsafe extern "C" fn libxl_event_check(
             Ok(ev) => {
                 // SAFETY: `event_r` was checked non-NULL; the caller
                 // promises it is writable.
-                unsafe { event_r.write(to_c_heap(&ev)) };
+                unsafe { event_r.write(to_c_heap(ev)) };
                 0
             }
             Err(rc) => rc,
@@ -116,7 +132,7 @@ pub unsafe extern "C" fn libxl_event_wait(
             Ok(ev) => {
                 // SAFETY: `event_r` was checked non-NULL; the caller
                 // promises it is writable.
-                unsafe { event_r.write(to_c_heap(&ev)) };
+                unsafe { event_r.write(to_c_heap(ev)) };
                 0
             }
             Err(rc) => rc,
@@ -133,85 +149,9 @@ pub unsafe extern "C" fn libxl_event_free(_ctx: *mut libxl_ctx, event: *mut libx
         return;
     }
     // SAFETY: the caller gives us one of our events, not yet freed.
-    unsafe { libxl_event_dispose(event) };
+    unsafe { dispose(event) };
     // SAFETY: our events are calloc'd; this is its one free.
     unsafe { libc::free(event.cast()) };
-}
-
-/// # Safety
-/// `p` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn libxl_event_init(p: *mut libxl_event) {
-    if !p.is_null() {
-        // SAFETY: `p` is writable; all-zero is a valid libxl_event.
-        unsafe { p.write(std::mem::zeroed()) };
-    }
-}
-
-/// # Safety
-/// `p` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn libxl_event_init_type(p: *mut libxl_event, type_: libxl_event_type) {
-    if !p.is_null() {
-        // SAFETY: `p` is writable (this function's contract); all-zero is a
-        // valid libxl_event with the type set after.
-        unsafe { p.write(libxl_event { type_, ..std::mem::zeroed() }) };
-    }
-}
-
-/// Frees what the event owns (a DISK_EJECT event's strings) and clears it.
-///
-/// # Safety
-/// `p` NULL or a valid event whose owned strings were malloc'd.
-#[no_mangle]
-pub unsafe extern "C" fn libxl_event_dispose(p: *mut libxl_event) {
-    if p.is_null() {
-        return;
-    }
-    // SAFETY: `p` is a valid event (this function's contract).
-    let ev = unsafe { &mut *p };
-    if ev.type_ == crate::reg::event::EVENT_DISK_EJECT as c_int {
-        // SAFETY: a DISK_EJECT event's union holds its disk_eject member.
-        let de = unsafe { &mut ev.u.disk_eject };
-        let d = &de.disk;
-        for s in [
-            de.vdev, d.backend_domname, d.pdev_path, d.vdev, d.script, d.colo_host, d.colo_export,
-            d.active_disk, d.hidden_disk,
-        ] {
-            // SAFETY: the event owns its strings, malloc'd or NULL; each is
-            // freed once and the whole event cleared below.
-            unsafe { libc::free(s.cast()) };
-        }
-    }
-    // SAFETY: all-zero is a valid libxl_event (libxl_event_init's result).
-    *ev = unsafe { std::mem::zeroed() };
-}
-
-/// Xen's lower-case name of an event type; NULL if unknown.
-#[no_mangle]
-pub extern "C" fn libxl_event_type_to_string(p: libxl_event_type) -> *const c_char {
-    TYPE_NAMES.iter().find(|(v, _)| *v == p).map_or(std::ptr::null(), |(_, n)| n.as_ptr())
-}
-
-/// Case-insensitive inverse of `libxl_event_type_to_string`.
-///
-/// # Safety
-/// `s` NULL or a NUL-terminated string; `e` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn libxl_event_type_from_string(s: *const c_char, e: *mut libxl_event_type) -> c_int {
-    if s.is_null() || e.is_null() {
-        return ERROR_INVAL;
-    }
-    // SAFETY: `s` is a NUL-terminated string by contract.
-    let s = unsafe { CStr::from_ptr(s) }.to_bytes();
-    match TYPE_NAMES.iter().find(|(_, n)| n.to_bytes().eq_ignore_ascii_case(s)) {
-        Some((v, _)) => {
-            // SAFETY: `e` checked non-NULL, writable by contract.
-            unsafe { *e = *v };
-            0
-        }
-        None => ERROR_FAIL,
-    }
 }
 
 /// Copies `*hooks` (NULL clears them). Not to be called concurrently with
@@ -238,7 +178,7 @@ pub unsafe extern "C" fn libxl_event_register_callbacks(
             let user = SendPtr(user);
             let occurs = h.event_occurs.map(|f| -> Arc<dyn Fn(Event) + Send + Sync> {
                 Arc::new(move |ev: Event| {
-                    let p = to_c_heap(&ev);
+                    let p = to_c_heap(ev);
                     // SAFETY: the application's callback (its registration
                     // promises it callable), with its own user pointer and a
                     // heap event it now owns.

@@ -51,8 +51,7 @@ pub fn logger_for(lg: *mut xentoollog_logger) -> Logger {
     }
     let lg = SendPtr(lg);
     let sink: Sink = Box::new(move |level, errnoval, args| {
-        BUF.with(|b| {
-            let mut b = b.borrow_mut();
+        let emit = |b: &mut Vec<u8>| {
             b.clear();
             let _ = b.write_fmt(args);
             for c in b.iter_mut() {
@@ -65,7 +64,12 @@ pub fn logger_for(lg: *mut xentoollog_logger) -> Logger {
             // libxl_ctx_alloc, which must outlive the ctx; the buffer is
             // NUL-terminated and lives for the duration of the call.
             unsafe { libxl__rs_log(lg.get(), level as c_int, errnoval, b.as_ptr().cast()) }
-        })
+        };
+        // This thread's buffer, or (while its thread-locals are being
+        // destroyed: a ctx freed from an exit handler) a fresh one.
+        if BUF.try_with(|b| emit(&mut b.borrow_mut())).is_err() {
+            emit(&mut Vec::new());
+        }
     });
     let probe: Option<Probe> = wants_level_fn().map(|f| -> Probe {
         // SAFETY: `f` is libxentoollog's query, given the application's

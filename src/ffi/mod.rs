@@ -13,8 +13,13 @@
 pub mod ao;
 pub mod boundary;
 pub mod childproc;
+#[cfg(not(feature = "xen"))]
 pub mod ctx;
 pub mod event;
+#[cfg(not(feature = "xen"))]
+pub mod event_value;
+#[cfg(feature = "xen")]
+pub mod internal;
 pub mod log;
 pub mod osevent;
 pub mod testops;

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::foreign::Foreign;
 use crate::rc::Rc;
 
 /// `libxl_event_type` values.
@@ -27,12 +28,23 @@ pub const KNOWN_TYPES_MASK: u64 = (1 << EVENT_DOMAIN_SHUTDOWN)
     | (1 << EVENT_OPERATION_COMPLETE)
     | (1 << EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum EventKind {
     DomainShutdown { reason: u8 },
     DomainDeath,
     OperationComplete { rc: Rc },
     DomainCreateConsoleAvailable,
+    /// An event C code built (inside Xen's libxl: a `libxl_event` from
+    /// `libxl__event_new`, with whatever its type carries); handed to the
+    /// application as it is. Boxed: rare, and the common kinds stay small.
+    Foreign(Box<ForeignEvent>),
+}
+
+/// See [`EventKind::Foreign`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct ForeignEvent {
+    pub type_num: u32,
+    pub ev: Foreign,
 }
 
 impl EventKind {
@@ -42,12 +54,13 @@ impl EventKind {
             EventKind::DomainDeath => EVENT_DOMAIN_DEATH,
             EventKind::OperationComplete { .. } => EVENT_OPERATION_COMPLETE,
             EventKind::DomainCreateConsoleAvailable => EVENT_DOMAIN_CREATE_CONSOLE_AVAILABLE,
+            EventKind::Foreign(f) => f.type_num,
         }
     }
 }
 
 /// `libxl_event`, without the C list link.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Event {
     pub domid: u32,
     pub domuuid: [u8; 16],

@@ -73,6 +73,20 @@ pub fn lock() -> ForkGuard {
     ForkGuard { _not_send: std::marker::PhantomData }
 }
 
+/// Takes the no-forking lock for C code that releases it in another call
+/// (libxl's `libxl__carefd_begin` ... `libxl__carefd_unlock`); same thread.
+pub fn lock_for_c() {
+    std::mem::forget(lock());
+}
+
+/// Releases a [`lock_for_c`].
+///
+/// # Safety
+/// This thread holds the lock through [`lock_for_c`].
+pub unsafe fn unlock_for_c() {
+    raw_unlock();
+}
+
 impl Drop for ForkGuard {
     fn drop(&mut self) {
         raw_unlock();

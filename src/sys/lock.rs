@@ -57,8 +57,9 @@ unsafe impl<T: Send> Sync for Locked<T> {}
 // SAFETY: as above; the value moves with the struct.
 unsafe impl<T: Send> Send for Locked<T> {}
 
-/// A word unique to each live thread.
-fn thread_key() -> usize {
+/// A word unique to each live thread (usable even while the thread's
+/// thread-locals are being destroyed: it needs no destructor).
+pub fn thread_key() -> usize {
     thread_local!(static KEY: u8 = const { 0 });
     KEY.with(|k| k as *const u8 as usize)
 }

@@ -37,6 +37,7 @@
 
 pub mod atfork;
 pub mod clock;
+pub mod carefd;
 pub mod epoll;
 pub mod lock;
 pub mod poll;
@@ -56,6 +57,24 @@ pub const POLLOUT: i16 = libc::POLLOUT;
 pub const POLLERR: i16 = libc::POLLERR;
 pub const POLLHUP: i16 = libc::POLLHUP;
 pub const POLLNVAL: i16 = libc::POLLNVAL;
+
+/// Sets `O_NONBLOCK` on an fd.
+pub fn set_nonblock(fd: i32) -> io::Result<()> {
+    // SAFETY: fcntl on a caller's fd number with integer arguments only.
+    let fl = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Sets `FD_CLOEXEC` on an fd.
+pub fn set_cloexec(fd: i32) -> io::Result<()> {
+    // SAFETY: fcntl on a caller's fd number with integer arguments only.
+    let fl = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, fl | libc::FD_CLOEXEC) })?;
+    Ok(())
+}
 
 /// The errno wrapper: a negative system-call result becomes the current
 /// `errno` as an [`io::Error`]; anything else is returned unchanged.

@@ -126,26 +126,50 @@ impl Spawned {
 /// [`Spawned::release`], then runs `action`. Returns the child in the
 /// parent; never returns in the child.
 pub fn spawn(fork_replacement: Option<&dyn Fn() -> io::Result<i32>>, action: ChildAction) -> io::Result<Spawned> {
+    match fork_held(fork_replacement)? {
+        Forked::Parent(s) => Ok(s),
+        Forked::Child => action.run(),
+    }
+}
+
+/// Which side of a [`fork_held`] this is.
+pub enum Forked {
+    Parent(Spawned),
+    /// The child, released by the parent: it carries on from the call.
+    Child,
+}
+
+/// Forks as [`spawn`] does, but the child returns (once the parent has
+/// released it) instead of running an action: for C callers such as Xen's
+/// libxl, whose child code follows the call (`libxl__ev_child_fork`
+/// returns 0 in the child). What that code may do is the caller's affair.
+pub fn fork_held(fork_replacement: Option<&dyn Fn() -> io::Result<i32>>) -> io::Result<Forked> {
     let (hold, go) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     let pid = match fork_replacement {
         Some(f) => f()?,
-        // SAFETY: the child only runs `in_child` below: close, read, then
-        // the action, which is async-signal-safe by construction (module
-        // doc). The parent continues normally.
+        // SAFETY: the child only runs `child_wait` below (close, poll,
+        // read: async-signal-safe) before returning to its caller, whose
+        // contract covers what it does next. The parent continues normally.
         None => cvt(unsafe { libc::fork() })?,
     };
     if pid == 0 {
-        in_child(parent, hold.as_raw_fd(), go.as_raw_fd(), action);
+        if !child_wait(parent, hold.as_raw_fd(), go.as_raw_fd()) {
+            exit_now(127);
+        }
+        std::mem::forget(hold); // closed by child_wait
+        std::mem::forget(go);
+        return Ok(Forked::Child);
     }
     drop(hold);
-    Ok(Spawned { pid, go })
+    Ok(Forked::Parent(Spawned { pid, go }))
 }
 
 /// The child's side of the handshake: wait for the release byte, checking
-/// now and then that the parent still exists.
-fn in_child(parent: i32, hold: i32, go: i32, action: ChildAction) -> ! {
+/// now and then that the parent still exists. True if released (both pipe
+/// ends are closed either way).
+fn child_wait(parent: i32, hold: i32, go: i32) -> bool {
     // SAFETY: closing this process's copy of the write end (so that the
     // parent dropping its copy can read as EOF here); async-signal-safe.
     unsafe { libc::close(go) };
@@ -172,10 +196,7 @@ fn in_child(parent: i32, hold: i32, go: i32, action: ChildAction) -> ! {
     };
     // SAFETY: closing this process's copy of the read end.
     unsafe { libc::close(hold) };
-    if !released {
-        exit_now(127);
-    }
-    action.run()
+    released
 }
 
 /// What `waitpid(pid, WNOHANG)` found.

@@ -81,7 +81,7 @@ pub enum Phase {
     Notified,
 }
 
-pub struct AoEntry {
+pub struct AoEntry<X = ()> {
     pub mode: Mode,
     pub domid: u32,
     pub phase: Phase,
@@ -105,9 +105,12 @@ pub struct AoEntry {
     seq: u32,
     /// (Root) what aborting runs, newest last.
     abortables: SmallVec<[AbortRef; 2]>,
+    /// What the embedding layer keeps with the ao, dropped with it (inside
+    /// Xen's libxl: the C `libxl__ao`; nothing in the standalone library).
+    pub extra: X,
 }
 
-impl AoEntry {
+impl<X> AoEntry<X> {
     /// Complete, with every progress report delivered and every killed
     /// child reaped: its completion may be reported.
     pub fn work_outstanding(&self) -> bool {
@@ -119,8 +122,8 @@ impl AoEntry {
     }
 }
 
-pub struct AoRegistry<A> {
-    slab: Slab<AoEntry>,
+pub struct AoRegistry<A, X = ()> {
+    slab: Slab<AoEntry<X>>,
     index: index::AbortIndex,
     /// Nested ao -> its root (nested aos are rare: kept aside).
     nested_root: FastMap<AoId, AoId>,
@@ -129,7 +132,7 @@ pub struct AoRegistry<A> {
     abortables: abort::Abortables<A>,
 }
 
-impl<A> Default for AoRegistry<A> {
+impl<A, X> Default for AoRegistry<A, X> {
     fn default() -> Self {
         AoRegistry {
             slab: Slab::new(),
@@ -141,7 +144,7 @@ impl<A> Default for AoRegistry<A> {
     }
 }
 
-impl<A> AoRegistry<A> {
+impl<A, X: Default> AoRegistry<A, X> {
     pub fn len(&self) -> usize {
         self.slab.len()
     }
@@ -178,7 +181,7 @@ impl<A> AoRegistry<A> {
     }
 
     /// Frees a nested ao; its entry.
-    pub fn remove_nested(&mut self, child: AoId) -> Option<AoEntry> {
+    pub fn remove_nested(&mut self, child: AoId) -> Option<AoEntry<X>> {
         let e = self.slab.remove(child)?;
         if let Some(root) = self.nested_root.remove(&child) {
             if let Some(n) = self.nested_progeny.get_mut(&root) {
@@ -211,24 +214,24 @@ impl<A> AoRegistry<A> {
     }
 
     /// Frees an ao; its entry.
-    pub fn remove(&mut self, ao: AoId) -> Option<AoEntry> {
+    pub fn remove(&mut self, ao: AoId) -> Option<AoEntry<X>> {
         self.leave_index(ao);
         self.slab.remove(ao)
     }
 
-    pub fn get(&self, ao: AoId) -> &AoEntry {
+    pub fn get(&self, ao: AoId) -> &AoEntry<X> {
         self.slab.get(ao).expect("ao handle used after the ao was freed")
     }
 
-    pub fn get_mut(&mut self, ao: AoId) -> &mut AoEntry {
+    pub fn get_mut(&mut self, ao: AoId) -> &mut AoEntry<X> {
         self.slab.get_mut(ao).expect("ao handle used after the ao was freed")
     }
 
-    pub fn try_get(&self, ao: AoId) -> Option<&AoEntry> {
+    pub fn try_get(&self, ao: AoId) -> Option<&AoEntry<X>> {
         self.slab.get(ao)
     }
 
-    pub fn try_get_mut(&mut self, ao: AoId) -> Option<&mut AoEntry> {
+    pub fn try_get_mut(&mut self, ao: AoId) -> Option<&mut AoEntry<X>> {
         self.slab.get_mut(ao)
     }
 
@@ -312,8 +315,8 @@ impl<A> AoRegistry<A> {
     }
 }
 
-impl AoEntry {
-    fn new(mode: Mode, key: AbortKey, domid: u32, manip: u32) -> AoEntry {
+impl<X: Default> AoEntry<X> {
+    fn new(mode: Mode, key: AbortKey, domid: u32, manip: u32) -> AoEntry<X> {
         let constructing = !matches!(mode, Mode::Nested);
         AoEntry {
             mode,
@@ -330,11 +333,12 @@ impl AoEntry {
             key,
             seq: 0,
             abortables: SmallVec::new(),
+            extra: X::default(),
         }
     }
 }
 
 // Sizes that matter for the memory figure (B6: heap per pending op): an
 // entry is one slab slot, checked at compile time.
-const _: () = assert!(std::mem::size_of::<AoEntry>() == 120);
+const _: () = assert!(std::mem::size_of::<AoEntry<()>>() == 120);
 const _: () = assert!(std::mem::size_of::<AbortKey>() == 16);
