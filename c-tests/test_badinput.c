@@ -165,7 +165,9 @@ static void case_ctx_alloc(xentoollog_logger *lg)
     libxl_ctx *c;
 
     case_begin("ctx_alloc_null_pctx");
-    {
+    if (full_libxl()) {
+        case_na("libxl_ctx_alloc is Xen's libxl.c here, which writes *pctx unchecked");
+    } else {
         size_t m = log_mark();
         CHECK_RC(libxl_ctx_alloc(NULL, LIBXL_VERSION, 0, lg), ERROR_INVAL);
         check_logged(m, "pctx", "libxl_ctx_alloc(NULL, ...)");
@@ -178,8 +180,9 @@ static void case_ctx_alloc(xentoollog_logger *lg)
         size_t m = log_mark();
         int rc = libxl_ctx_alloc(&c, 1, 0, lg);
         CHECK_RC(rc, ERROR_VERSION);
-        CHECK(c == sentinel);
-        check_logged(m, "version", "libxl_ctx_alloc(version 1)");
+        /* Xen's libxl.c refuses the version silently and clears *pctx */
+        CHECK(c == (full_libxl() ? NULL : sentinel));
+        if (!full_libxl()) check_logged(m, "version", "libxl_ctx_alloc(version 1)");
         if (rc == 0 && c != sentinel) libxl_ctx_free(c);
     }
     case_end();
@@ -189,9 +192,15 @@ static void case_ctx_alloc(xentoollog_logger *lg)
         c = sentinel;
         size_t m = log_mark();
         int rc = libxl_ctx_alloc(&c, LIBXL_VERSION, 1, lg);
-        CHECK_RC(rc, ERROR_INVAL);
-        CHECK(c == sentinel);
-        check_logged(m, "flags", "libxl_ctx_alloc(flags 1)");
+        if (full_libxl()) {
+            /* Xen's libxl.c defines no flags and ignores them */
+            CHECK_RC(rc, 0);
+            CHECK(c != sentinel && c != NULL);
+        } else {
+            CHECK_RC(rc, ERROR_INVAL);
+            CHECK(c == sentinel);
+            check_logged(m, "flags", "libxl_ctx_alloc(flags 1)");
+        }
         if (rc == 0 && c != sentinel) libxl_ctx_free(c);
     }
     case_end();
@@ -430,9 +439,16 @@ static void case_misc(void)
     CHECK_RC(libxl_event_type_from_string("", &t), ERROR_FAIL);
     CHECK_RC(libxl_event_type_from_string("operation_complete_x", &t), ERROR_FAIL);
     CHECK_RC(t, 77);
-    /* documented in our libxl.h: NULL arguments are ERROR_INVAL */
-    CHECK_RC(libxl_event_type_from_string(NULL, &t), ERROR_INVAL);
-    CHECK_RC(libxl_event_type_from_string("domain_death", NULL), ERROR_INVAL);
+    case_end();
+
+    case_begin("event_type_from_string_null_args_refused");
+    if (full_libxl()) {
+        case_na("libxl_event_type_from_string is Xen's generated code here, which does not check its arguments");
+    } else {
+        /* documented in our libxl.h: NULL arguments are ERROR_INVAL */
+        CHECK_RC(libxl_event_type_from_string(NULL, &t), ERROR_INVAL);
+        CHECK_RC(libxl_event_type_from_string("domain_death", NULL), ERROR_INVAL);
+    }
     case_end();
 
     case_begin("test_progress_negative_args");
@@ -737,14 +753,18 @@ static void case_occurs_mask_without_callback(void)
 static void case_ctx_free_twice(xentoollog_logger *lg)
 {
     case_begin("ctx_free_twice_refused");
-    libxl_ctx *c = test_ctx(lg);
-    CHECK_RC(libxl_ctx_free(c), 0);
-    stderr_capture_begin();
-    int rc = libxl_ctx_free(c);
-    char *err = stderr_capture_end();
-    CHECK_RC(rc, ERROR_INVAL);
-    CHECK(strstr(err, "libxl_ctx_free") != NULL);
-    free(err);
+    if (full_libxl()) {
+        case_na("libxl_ctx_free is Xen's libxl.c here, which frees the ctx: a second call is a use after free");
+    } else {
+        libxl_ctx *c = test_ctx(lg);
+        CHECK_RC(libxl_ctx_free(c), 0);
+        stderr_capture_begin();
+        int rc = libxl_ctx_free(c);
+        char *err = stderr_capture_end();
+        CHECK_RC(rc, ERROR_INVAL);
+        CHECK(strstr(err, "libxl_ctx_free") != NULL);
+        free(err);
+    }
     case_end();
 }
 

@@ -10,7 +10,11 @@
 #      only libxl's functions;
 #   3. libxl's internal functions given hidden visibility, as Xen's
 #      `_hidden` declares them, except the nine that Xen's own build exports
-#      (default visibility in libxl_internal.h; listed below).
+#      (default visibility in libxl_internal.h; listed below);
+#   4. our libxl_test_fdevent and libxl_test_timedereg made weak: Xen's
+#      libxenlight_test.so links Xen's own C versions of them (built on
+#      libxl's internal API), which then take their place there, while
+#      libxenlight.so keeps ours (which the C tests of c-tests/ use).
 set -eu
 lib=$1
 out=$2
@@ -38,7 +42,8 @@ libxl__sigchld_needed
 libxl__sigchld_notneeded
 LIST
 grep '^libxl__' "$tmp/exports" | grep -vxF -f "$tmp/default" > "$tmp/hidden" || true
-python3 "$(dirname "$0")/elf-hide.py" "$tmp/core.o" "$tmp/hidden"
+printf 'libxl_test_fdevent\nlibxl_test_timedereg\n' > "$tmp/weak"
+python3 "$(dirname "$0")/elf-hide.py" "$tmp/core.o" "$tmp/hidden" "$tmp/weak"
 rm -f "$out"
 ar rcs "$out" "$tmp/core.o"
 echo "core-archive: $(wc -l < "$tmp/exports") libxl symbols ($(wc -l < "$tmp/hidden") hidden) -> $out" >&2

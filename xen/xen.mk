@@ -14,6 +14,7 @@
 #   make xen-selfcheck    `xen` with XL_CORE_ARCHIVE=the own-core archive,
 #                         then xen-check: proves the mechanism
 #   make xen-xl           build/xen-xl/xl: Debian's xl binary (not installed)
+#   make test-xen         everything checked on build/xen (xen/tests/test-xen.sh)
 #   make xen-clean        remove everything below (the fetched source too)
 
 XEN_DEB_VERSION := 4.17.5+72-g01140da4e8
@@ -214,6 +215,13 @@ xen-suite: $(if $(filter $(XEN_O_OURS),$(OUT:/=)),$(XEN_TESTS_OURS),$(XEN_TESTS_
 	@case '$(OUT:/=)' in $(XEN_O_STOCK)|$(XEN_O_OURS)) ;; \
 	  *) echo "xen-suite: OUT must be $(XEN_O_STOCK) or $(XEN_O_OURS)"; exit 2;; esac
 	sh xen/tests/suite.sh $(OUT)
+
+# make test-xen: the full libxl checked (xen/tests/test-xen.sh): layouts and
+# prototypes against Xen's header, the symbol set against Debian's, Xen's
+# own tests, xl, the event-core suite, c-tests/ and the demo, valgrind.
+.PHONY: test-xen
+test-xen: $(XEN_O_OURS)/.done $(XEN_TESTS_OURS) $(XEN_XL_DONE) lib $(C_TESTS) $(B)/demo
+	sh xen/tests/test-xen.sh $(XEN_O_OURS) $(XEN_XL) $(B)
 
 xen-clean:
 	rm -rf $(XEN_B)/xen-src $(XEN_B)/xen-tree $(XEN_O_STOCK) $(XEN_O_OURS) \

@@ -144,6 +144,19 @@ pub fn entry_ctx<R: PanicOrDefault>(name: &'static str, ctx: Option<&Ctx>, body:
     }
 }
 
+/// `libxl_ctx_free`'s precondition: no other thread inside the library for
+/// this ctx, and not called from one of its callbacks (this call itself is
+/// counted inside, by [`entry_ctx`]). Fatal misuse otherwise, reported.
+pub fn check_free_alone(c: &Ctx, entry: &str) {
+    let inside = c.threads_inside().saturating_sub(1);
+    if inside > 0 || crate::egc::holds_lock(c) {
+        c.fatal(&format!(
+            "{entry} called while {inside} other thread(s) are inside libxl for this ctx \
+             (an operation in progress on another thread, or a free from one of the ctx's own callbacks)"
+        ));
+    }
+}
+
 /// One early-return guard per precondition: logs which argument is bad and
 /// why, and makes the entry point return `ERROR_INVAL`.
 #[macro_export]

@@ -66,6 +66,23 @@ pub unsafe extern "C" fn libxl_childproc_setmode(
     // SAFETY: `hooks` is NULL or valid for the ctx's lifetime (this
     // function's contract).
     let table = unsafe { hooks.as_ref() };
+    // Inside Xen's libxl, libxl_ctx_free (libxl.c) calls this first, with
+    // `osevent_in_hook` raised by 1000: its misuse is caught here, named.
+    #[cfg(feature = "xen")]
+    let entry_name = {
+        let cx = ctx.cast::<super::internal::layout::libxl__ctx>();
+        // SAFETY: a live C ctx (this function's contract) if it has a core.
+        if c.is_some() && unsafe { (*cx).osevent_in_hook } >= 1000 {
+            "libxl_ctx_free"
+        } else {
+            ENTRY
+        }
+    };
+    #[cfg(not(feature = "xen"))]
+    let entry_name = ENTRY;
+    if entry_name != ENTRY {
+        entry_ctx(entry_name, c, |c| super::boundary::check_free_alone(c, "libxl_ctx_free"));
+    }
     // Inside Xen's libxl, C code reads the hooks from the C ctx too (the
     // middle process of libxl__spawn_spawn forks with fork_replacement).
     #[cfg(feature = "xen")]
@@ -82,7 +99,7 @@ pub unsafe extern "C" fn libxl_childproc_setmode(
             (*cx).childproc_user = user;
         }
     }
-    entry(ENTRY, c, |egc| {
+    entry(entry_name, c, |egc| {
             let Some(h) = table else {
                 return egc.childproc_setmode(ChldOwner::Libxl, None);
             };

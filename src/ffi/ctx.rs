@@ -75,14 +75,7 @@ pub unsafe extern "C" fn libxl_ctx_free(ctx: *mut libxl_ctx) -> c_int {
     // SAFETY: `ctx` is in the live set, so it is a live leaked Box<Ctx>.
     let c = unsafe { ctx_ref(ctx) };
     let rc = entry_ctx(ENTRY, c, |c| {
-        // Only this thread may be inside (the boundary counts it).
-        let inside = c.threads_inside() - 1;
-        if inside > 0 || crate::egc::holds_lock(c) {
-            c.fatal(&format!(
-                "{ENTRY} called while {inside} other thread(s) are inside libxl for this ctx \
-                 (an operation in progress on another thread, or a free from one of the ctx's own callbacks)"
-            ));
-        }
+        super::boundary::check_free_alone(c, ENTRY);
         Egc::new(c, ENTRY).ctx_teardown();
         0
     });

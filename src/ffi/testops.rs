@@ -27,7 +27,6 @@ const KNOWN_EVENTS: c_short = (libc::POLLIN
 
 /// # Safety
 /// `ctx` live; `ao_how` NULL or valid for reads.
-#[cfg(not(feature = "xen"))]
 #[no_mangle]
 pub unsafe extern "C" fn libxl_test_fdevent(
     ctx: *mut libxl_ctx,
@@ -80,7 +79,6 @@ fn check_fd_args(egc: &mut Egc<'_>, entry: &str, fd: c_int, events: &[(&str, c_s
 
 /// # Safety
 /// `ctx` live; `ao_how` NULL or valid for reads.
-#[cfg(not(feature = "xen"))]
 #[no_mangle]
 pub unsafe extern "C" fn libxl_test_timedereg(ctx: *mut libxl_ctx, ao_how_c: *mut libxl_asyncop_how) -> c_int {
     // SAFETY: the caller passes NULL or a live ctx (this function's contract).

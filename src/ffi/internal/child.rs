@@ -40,7 +40,7 @@ pub static libxl__childproc_default_hooks: libxl_childproc_hooks =
 pub unsafe extern "C" fn libxl__ev_child_fork(
     gc: *mut libxl__gc,
     ch: *mut libxl__ev_child,
-    death: Option<ev_child_callback>,
+    death: ev_child_callback,
 ) -> libc::pid_t {
     const ENTRY: &str = "libxl__ev_child_fork";
     // SAFETY: forwarded.

@@ -95,7 +95,7 @@ unsafe extern "C" fn devstate_callback(egc: *mut libxl__egc, xsw: *mut libxl__xs
 pub unsafe extern "C" fn libxl__ev_devstate_wait(
     ao: *mut libxl__ao,
     ds: *mut libxl__ev_devstate,
-    cb: Option<super::layout::ev_devstate_callback>,
+    cb: super::layout::ev_devstate_callback,
     state_path: *const c_char,
     state: c_int,
     milliseconds: c_int,

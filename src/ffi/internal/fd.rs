@@ -45,7 +45,7 @@ fn fd_ready(egc: &mut Egc<'_>, _ev: EvFd, fd: i32, events: i16, revents: i16, da
 pub unsafe extern "C" fn libxl__ev_fd_register(
     gc: *mut libxl__gc,
     ev: *mut libxl__ev_fd,
-    func: Option<ev_fd_callback>,
+    func: ev_fd_callback,
     fd: c_int,
     events: c_short,
 ) -> c_int {
@@ -139,7 +139,7 @@ unsafe fn time_register(
     entry: &'static str,
     ao: *mut libxl__ao,
     ev: *mut libxl__ev_time,
-    func: Option<ev_time_callback>,
+    func: ev_time_callback,
     deadline: Option<u64>,
     abs: Timeval,
 ) -> c_int {
@@ -165,7 +165,7 @@ unsafe fn time_register(
 pub unsafe extern "C" fn libxl__ev_time_register_rel(
     ao: *mut libxl__ao,
     ev: *mut libxl__ev_time,
-    func: Option<ev_time_callback>,
+    func: ev_time_callback,
     milliseconds: c_int,
 ) -> c_int {
     let (deadline, abs) = if milliseconds < 0 {
@@ -179,17 +179,15 @@ pub unsafe extern "C" fn libxl__ev_time_register_rel(
 }
 
 /// # Safety
-/// `ao` a live ao; `ev` valid and not registered; `abs` readable.
+/// `ao` a live ao; `ev` valid and not registered.
 #[no_mangle]
 pub unsafe extern "C" fn libxl__ev_time_register_abs(
     ao: *mut libxl__ao,
     ev: *mut libxl__ev_time,
-    func: Option<ev_time_callback>,
-    abs: *const libc::timeval,
+    func: ev_time_callback,
+    abs: libc::timeval,
 ) -> c_int {
-    // SAFETY: readable (this function's contract).
-    let tv = unsafe { *abs };
-    let abs = Timeval { sec: tv.tv_sec, usec: tv.tv_usec };
+    let abs = Timeval { sec: abs.tv_sec, usec: abs.tv_usec };
     // SAFETY: forwarded.
     unsafe { time_register("libxl__ev_time_register_abs", ao, ev, func, Some(clock::wall_to_mono(abs)), abs) }
 }

@@ -15,6 +15,9 @@ use std::ffi::{c_char, c_int, c_short, c_void};
 
 use crate::ffi::types::{libxl_asyncop_how, libxl_ctx};
 
+// Callback types are nullable function pointers (`Option<fn>`), as C
+// stores them.
+
 /// `libxl__gc`: the mini-GC every libxl function allocates into.
 #[repr(C)]
 pub struct libxl__gc {
@@ -45,37 +48,37 @@ pub struct libxl__egc {
     pub ev_immediates: Link2,
 }
 
-pub type ev_fd_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_fd, c_int, c_short, c_short);
+pub type ev_fd_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_fd, c_int, c_short, c_short)>;
 
 #[repr(C)]
 pub struct libxl__ev_fd {
     /// -1 while not registered (C's `_init`, `_isregistered`).
     pub fd: c_int,
     pub events: c_short,
-    pub func: Option<ev_fd_callback>,
+    pub func: ev_fd_callback,
     _entry: Link2,
     /// Xen: `nexus`. Here: the core's registration token.
     pub token: usize,
 }
 
-pub type ao_abortable_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ao_abortable, c_int);
+pub type ao_abortable_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ao_abortable, c_int)>;
 
 #[repr(C)]
 pub struct libxl__ao_abortable {
     pub ao: *mut libxl__ao,
-    pub callback: Option<ao_abortable_callback>,
+    pub callback: ao_abortable_callback,
     pub registered: bool,
     /// Xen: `entry` (a list link). Here: the core's registration token.
     pub token: usize,
     _entry_rest: *mut c_void,
 }
 
-pub type ev_time_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_time, *const libc::timeval, c_int);
+pub type ev_time_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_time, *const libc::timeval, c_int)>;
 
 #[repr(C)]
 pub struct libxl__ev_time {
     /// NULL while not registered; cleared before the callback runs.
-    pub func: Option<ev_time_callback>,
+    pub func: ev_time_callback,
     pub infinite: c_int,
     _entry: Link2,
     /// The requested deadline (wall clock), passed back to the callback.
@@ -88,44 +91,44 @@ pub struct libxl__ev_time {
 }
 
 pub type ev_xswatch_callback =
-    unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_xswatch, *const c_char, *const c_char);
+    Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_xswatch, *const c_char, *const c_char)>;
 
 #[repr(C)]
 pub struct libxl__ev_xswatch {
     pub path: *mut c_char,
-    pub callback: Option<ev_xswatch_callback>,
+    pub callback: ev_xswatch_callback,
     /// -1 while not registered.
     pub slotnum: c_int,
     pub counterval: u32,
 }
 
-pub type ev_evtchn_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_evtchn);
+pub type ev_evtchn_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_evtchn)>;
 
 #[repr(C)]
 pub struct libxl__ev_evtchn {
-    pub callback: Option<ev_evtchn_callback>,
+    pub callback: ev_evtchn_callback,
     pub port: c_int,
     pub waiting: bool,
     _entry: Link2,
 }
 
-pub type ev_child_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_child, libc::pid_t, c_int);
+pub type ev_child_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_child, libc::pid_t, c_int)>;
 
 #[repr(C)]
 pub struct libxl__ev_child {
     /// -1 while not in use; set to -1 before the death callback.
     pub pid: libc::pid_t,
-    pub callback: Option<ev_child_callback>,
+    pub callback: ev_child_callback,
     /// Xen: `entry` (a list link). Here: the core's registration token.
     pub token: usize,
     _entry_rest: *mut c_void,
 }
 
-pub type ev_immediate_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_immediate);
+pub type ev_immediate_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_immediate)>;
 
 #[repr(C)]
 pub struct libxl__ev_immediate {
-    pub callback: Option<ev_immediate_callback>,
+    pub callback: ev_immediate_callback,
     _entry: *mut c_void,
 }
 
@@ -222,29 +225,29 @@ pub struct libxl__xswait_state {
     pub what: *const c_char,
     pub path: *const c_char,
     pub timeout_ms: c_int,
-    pub callback: Option<xswait_callback>,
+    pub callback: xswait_callback,
     _time_ev: libxl__ev_time,
     _watch_ev: libxl__ev_xswatch,
 }
 
-pub type xswait_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__xswait_state, c_int, *const c_char);
+pub type xswait_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__xswait_state, c_int, *const c_char)>;
 
-pub type ev_devstate_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_devstate, c_int);
+pub type ev_devstate_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__ev_devstate, c_int)>;
 
 #[repr(C)]
 pub struct libxl__ev_devstate {
     pub wanted: c_int,
-    pub callback: Option<ev_devstate_callback>,
+    pub callback: ev_devstate_callback,
     pub w: libxl__xswait_state,
 }
 
-pub type domaindeathcheck_callback = unsafe extern "C" fn(*mut libxl__egc, *mut libxl__domaindeathcheck, c_int);
+pub type domaindeathcheck_callback = Option<unsafe extern "C" fn(*mut libxl__egc, *mut libxl__domaindeathcheck, c_int)>;
 
 #[repr(C)]
 pub struct libxl__domaindeathcheck {
     pub what: *const c_char,
     pub domid: u32,
-    pub callback: Option<domaindeathcheck_callback>,
+    pub callback: domaindeathcheck_callback,
     pub abrt: libxl__ao_abortable,
     pub watch: libxl__ev_xswatch,
 }

@@ -112,7 +112,7 @@ unsafe fn check_fd_deregister(x: &XenCtx, gc: *mut libxl__gc, c: *mut libxl__ctx
 pub unsafe extern "C" fn libxl__ev_xswatch_register(
     gc: *mut libxl__gc,
     w: *mut libxl__ev_xswatch,
-    func: Option<ev_xswatch_callback>,
+    func: ev_xswatch_callback,
     path: *const c_char,
 ) -> c_int {
     const ENTRY: &str = "libxl__ev_xswatch_register";
