@@ -484,6 +484,35 @@ mod tests {
         assert_eq!(egc.ao_abort(AbortKey::event(7)), ERROR_NOTFOUND, "completed: no longer findable");
     }
 
+    static ABORTED: parking_lot::Mutex<Vec<(u64, Rc)>> = parking_lot::const_mutex(Vec::new());
+    fn note_abort(_: &mut Egc<'_>, rc: Rc, data: u64) {
+        ABORTED.lock().push((data, rc));
+    }
+
+    /// libxl's own abortables: a function and its C struct's address, run
+    /// by the abort; not released by the ao's completion (C deregisters).
+    #[test]
+    fn an_unowned_abortable_runs_its_function_with_its_data_word() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = event_ao(&mut egc, 41);
+        let a = egc.ao_abortable_register_unowned(ao, note_abort, 0xabc).unwrap();
+        egc.ao_inprogress(ao);
+        assert_eq!(egc.ao_abort(AbortKey::event(41)), 0);
+        assert_eq!(ABORTED.lock().iter().filter(|&&(d, _)| d == 0xabc).count(), 1);
+        assert!(ABORTED.lock().contains(&(0xabc, ERROR_ABORTED)));
+        assert!(!egc.s().aos.abortable_exists(a), "deregistered before it ran");
+        egc.ao_complete(ao, ERROR_ABORTED);
+
+        let ao = event_ao(&mut egc, 42);
+        let b = egc.ao_abortable_register_unowned(ao, note_abort, 0xdef).unwrap();
+        egc.ao_inprogress(ao);
+        egc.ao_complete(ao, 0);
+        assert!(egc.s().aos.abortable_exists(b), "not the ao's: still registered after completion");
+        egc.ao_abortable_deregister(b);
+        assert!(!egc.s().aos.abortable_exists(b));
+    }
+
     #[test]
     fn abort_of_unknown_operation_is_notfound() {
         let ctx = testutil::ctx();

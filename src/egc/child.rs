@@ -638,6 +638,32 @@ mod tests {
         assert!(egc.s().children.is_empty());
     }
 
+    /// libxl's `libxl__ev_child_fork`: the call returns in the child too,
+    /// where the caller's code runs (here: exit 7); the parent's callback
+    /// gets the status; no ao owns the child.
+    #[test]
+    fn a_returning_fork_runs_the_callers_code_in_the_child() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        selective(&mut egc);
+        let got = Arc::new(AtomicI32::new(-1));
+        let g = got.clone();
+        let ao = egc.ao_create(AoHow::ForEvent(9), 0).unwrap();
+        let ch = match egc.ev_child_fork_returning(Box::new(move |_, _, _, st| g.store(st, Ordering::SeqCst))).unwrap() {
+            ChildForked::Child => process::exit_now(7),
+            ChildForked::Parent(ch, pid) => {
+                assert_eq!(egc.ev_child_pid(ch), Some(pid));
+                ch
+            }
+        };
+        egc.ao_inprogress(ao);
+        egc.ao_complete(ao, 0);
+        assert!(egc.ev_child_inuse(ch), "not the ao's: its completion does not kill the child");
+        run_until(&mut egc, |e| e.s().children.is_empty());
+        assert_eq!(got.load(Ordering::SeqCst), exit_status(7), "the child ran the caller's code");
+        assert_eq!(completion(&mut egc, 9), Some(0));
+    }
+
     #[test]
     fn completing_the_ao_kills_its_child_and_holds_completion_until_reaped() {
         let ctx = testutil::ctx();

@@ -449,6 +449,50 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 1);
     }
 
+    struct Flag(Arc<AtomicUsize>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The embedding layer's value for a round of callbacks (a C egc and
+    /// its gc) lives until the round is done: a flush, or the egc going.
+    #[test]
+    fn an_attachment_lives_until_its_round_of_callbacks_is_done() {
+        let ctx = testutil::ctx();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut egc = Egc::new(&ctx, "test");
+        let d = dropped.clone();
+        egc.attachment(|| Flag(d));
+        let d = dropped.clone();
+        egc.attachment(|| -> Flag { unreachable!("{d:?}: made once per round") });
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        egc.flush_unlocked();
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "a flush ends the round");
+        let d = dropped.clone();
+        egc.attachment(|| Flag(d));
+        drop(egc);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2, "the egc going ends it too");
+    }
+
+    /// Deferred work is kept in the ctx's state, per thread: a thread's
+    /// work is run by that thread's outer egc, never by another thread's.
+    #[test]
+    fn deferred_work_belongs_to_the_thread_that_made_it() {
+        let ctx = Arc::new(testutil::ctx());
+        let ran_on = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let mut mine = Egc::nested(&ctx, 0);
+        let r = ran_on.clone();
+        mine.queue_event_call(Box::new(move || r.lock().push(std::thread::current().id())));
+        drop(mine); // nested: leaves the work queued
+        let c2 = ctx.clone();
+        std::thread::spawn(move || drop(Egc::new(&c2, "other thread"))).join().unwrap();
+        assert!(ran_on.lock().is_empty(), "another thread's egc does not run this thread's work");
+        Egc::run_deferred(&ctx);
+        assert_eq!(*ran_on.lock(), vec![std::thread::current().id()]);
+    }
+
     #[test]
     fn deferred_work_of_a_c_frame_runs_at_its_cleanup() {
         let ctx = testutil::ctx();

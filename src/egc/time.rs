@@ -190,6 +190,35 @@ mod tests {
         assert_eq!(egc.st().times.earliest(), None);
     }
 
+    fn fired_into(egc: &mut Egc<'_>, _ev: crate::reg::EvTime, rc: crate::rc::Rc, data: u64) {
+        let _ = egc;
+        FIRED.lock().push((data, rc));
+    }
+    static FIRED: Mutex<Vec<(u64, crate::rc::Rc)>> = parking_lot::const_mutex(Vec::new());
+
+    /// libxl's own timeouts: the ao's abort fires them, but its completion
+    /// does not take them away (C deregisters them itself).
+    #[test]
+    fn an_unowned_timeout_outlives_its_aos_completion_and_abort_still_fires_it() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let ao = egc.ao_create(AoHow::ForEvent(31), 0).unwrap();
+        let kept = egc.ev_time_register_unowned(ao, Some(u64::MAX / 2), fired_into, 310).unwrap();
+        egc.ao_inprogress(ao);
+        egc.ao_complete(ao, 0);
+        assert!(egc.ev_time_isregistered(kept), "not released at completion");
+        egc.ev_time_deregister(kept);
+
+        let ao = egc.ao_create(AoHow::ForEvent(32), 0).unwrap();
+        let never = egc.ev_time_register_unowned(ao, None, fired_into, 320).unwrap();
+        egc.ao_inprogress(ao);
+        assert_eq!(egc.ao_abort(crate::reg::ao::AbortKey::event(32)), 0);
+        assert!(!egc.ev_time_isregistered(never));
+        assert!(FIRED.lock().contains(&(320, crate::rc::ERROR_ABORTED)), "aborting fired it with its data word");
+        assert!(!FIRED.lock().iter().any(|&(d, _)| d == 310), "the deregistered one never fired");
+        egc.ao_complete(ao, crate::rc::ERROR_ABORTED);
+    }
+
     #[test]
     fn infinite_timeout_is_not_in_the_heap() {
         let ctx = testutil::ctx();

@@ -4,7 +4,8 @@
 use std::ffi::c_int;
 use std::sync::Arc;
 
-use super::boundary::{ctx_ref, entry};
+use super::boundary::{entry};
+use super::ctxref::ctx_ref;
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use super::SendPtr;
 use crate::reg::ao::{AbortKey, AoHow, AopHow};

@@ -1,7 +1,7 @@
 //! The one boundary helper every entry point goes through.
 //!
-//! An entry point resolves its ctx pointer ([`ctx_ref`], the one unsafe
-//! step every entry point shares) and hands the rest to [`entry`]:
+//! An entry point resolves its ctx pointer (`ctxref::ctx_ref`, the one
+//! unsafe step every entry point shares) and hands the rest to [`entry`]:
 //! `entry("libxl_foo", ctx, |egc| …)` refuses a NULL ctx (ERROR_INVAL and a
 //! line on stderr, there being no logger to use), counts the thread as
 //! inside the library (so `libxl_ctx_free` can detect use in progress),
@@ -16,7 +16,6 @@ use std::ffi::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-use super::types::libxl_ctx;
 use crate::egc::{Ctx, Egc};
 use crate::rc::{ERROR_FAIL, ERROR_INVAL};
 
@@ -73,30 +72,6 @@ impl Drop for Inside<'_> {
     fn drop(&mut self) {
         self.0.entered.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// Turns the C ctx pointer into our ctx.
-///
-/// # Safety
-/// `ctx` must be NULL or a pointer returned by `libxl_ctx_alloc` and not
-/// yet passed to `libxl_ctx_free`.
-#[cfg(not(feature = "xen"))]
-pub unsafe fn ctx_ref<'a>(ctx: *mut libxl_ctx) -> Option<&'a Ctx> {
-    // SAFETY: by this function's contract a non-NULL `ctx` is a live
-    // `Box<Ctx>` leaked by libxl_ctx_alloc.
-    unsafe { ctx.cast::<Ctx>().as_ref() }
-}
-
-/// Inside Xen's libxl the C ctx is libxl.c's `struct libxl__ctx`; its core
-/// hangs off it (see `internal::ctx`). A ctx whose core is gone (or was
-/// never made) is treated as NULL.
-///
-/// # Safety
-/// `ctx` must be NULL or a live C ctx from `libxl_ctx_alloc`.
-#[cfg(feature = "xen")]
-pub unsafe fn ctx_ref<'a>(ctx: *mut libxl_ctx) -> Option<&'a Ctx> {
-    // SAFETY: forwarded (this function's contract).
-    unsafe { super::internal::ctx::core_of(ctx.cast()) }.map(|x| &x.core)
 }
 
 /// Runs `body` with the ctx locked (see the module comment).

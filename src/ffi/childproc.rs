@@ -5,7 +5,8 @@ use std::ffi::{c_int, c_void};
 use std::io;
 use std::sync::Arc;
 
-use super::boundary::{ctx_ref, entry, entry_ctx};
+use super::boundary::{entry, entry_ctx};
+use super::ctxref::ctx_ref;
 use super::types::{libxl_childproc_hooks, libxl_ctx};
 use super::SendPtr;
 use crate::egc::child;

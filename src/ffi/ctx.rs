@@ -5,7 +5,8 @@ use std::ffi::{c_int, c_uint};
 
 use parking_lot::Mutex;
 
-use super::boundary::{ctx_ref, entry_ctx};
+use super::boundary::{entry_ctx};
+use super::ctxref::ctx_ref;
 use super::types::{libxl_ctx, xentoollog_logger};
 use crate::egc::{Ctx, Egc};
 use crate::rc::{ERROR_FAIL, ERROR_INVAL, ERROR_VERSION};

@@ -4,7 +4,8 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
-use super::boundary::{ctx_ref, entry};
+use super::boundary::{entry};
+use super::ctxref::ctx_ref;
 use super::types::{libxl_ctx, libxl_event, libxl_event_hooks};
 
 /// `libxl_event_predicate *`.

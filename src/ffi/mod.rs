@@ -15,6 +15,7 @@ pub mod boundary;
 pub mod childproc;
 #[cfg(not(feature = "xen"))]
 pub mod ctx;
+pub mod ctxref;
 pub mod event;
 #[cfg(not(feature = "xen"))]
 pub mod event_value;

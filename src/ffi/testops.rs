@@ -6,7 +6,8 @@
 use std::ffi::{c_char, c_int, c_short, CStr};
 
 use super::ao::{ao_how, aop_how};
-use super::boundary::{ctx_ref, entry};
+use super::boundary::{entry};
+use super::ctxref::ctx_ref;
 use super::types::{libxl_asyncop_how, libxl_asyncprogress_how, libxl_ctx};
 use super::SendPtr;
 use crate::check_arg;

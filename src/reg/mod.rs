@@ -37,3 +37,4 @@ pub mod foreign;
 pub mod hooks;
 pub mod poller;
 pub mod time;
+pub mod watch;

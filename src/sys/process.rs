@@ -99,7 +99,7 @@ impl ChildAction {
 
 /// `_exit(2)`: ends the child without running the parent's atexit
 /// handlers or flushing its stdio buffers (they belong to the parent).
-fn exit_now(status: i32) -> ! {
+pub fn exit_now(status: i32) -> ! {
     // SAFETY: _exit has no preconditions and is async-signal-safe.
     unsafe { libc::_exit(status) }
 }

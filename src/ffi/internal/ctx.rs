@@ -25,7 +25,6 @@ use std::ffi::c_void;
 
 use super::layout::{libxl__ctx, libxl__egc, libxl__gc, libxl__poller, Link2};
 use super::xenlibs::libxl__free_all;
-use super::{evtchn, xswatch};
 use crate::egc::{Ctx, Egc};
 use crate::ffi::types::libxl_ctx;
 use crate::sys::lock::Locked;
@@ -41,8 +40,9 @@ pub struct XenCtx {
 /// What the core keeps for Xen's own event sources.
 #[derive(Default)]
 pub struct XenState {
-    pub watches: xswatch::Watches,
-    pub evtchns: evtchn::Waiters,
+    pub watches: crate::reg::watch::Watches,
+    /// The waiting `libxl__ev_evtchn`s (addresses), oldest first.
+    pub evtchn_waiters: Vec<usize>,
 }
 
 /// The C ctx a gc belongs to.

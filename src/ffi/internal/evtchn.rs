@@ -27,12 +27,6 @@ use crate::ffi::boundary::entry_nested;
 use crate::rc::ERROR_FAIL;
 use crate::sys::POLLIN;
 
-/// The waiting `libxl__ev_evtchn`s (addresses), oldest first.
-#[derive(Default)]
-pub struct Waiters {
-    list: Vec<usize>,
-}
-
 fn errno() -> c_int {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -77,7 +71,7 @@ pub unsafe extern "C" fn libxl__ctx_evtchn_init(gc: *mut libxl__gc) -> c_int {
 unsafe fn check_fd_deregister(x: &XenCtx, gc: *mut libxl__gc, c: *mut libxl__ctx) {
     // SAFETY: a live ctx.
     let open = !unsafe { (*c).xce }.is_null();
-    if open && x.xen.lock().value().evtchns.list.is_empty() {
+    if open && x.xen.lock().value().evtchn_waiters.is_empty() {
         // SAFETY: the ctx's own embedded ev_fd.
         unsafe { libxl__ev_fd_deregister(gc, std::ptr::addr_of_mut!((*c).evtchn_efd)) };
     }
@@ -126,7 +120,7 @@ pub unsafe extern "C" fn libxl__ev_evtchn_wait(gc: *mut libxl__gc, evev: *mut li
     }
     // SAFETY: valid.
     unsafe { (*evev).waiting = true };
-    x.xen.lock().value().evtchns.list.push(evev as usize);
+    x.xen.lock().value().evtchn_waiters.push(evev as usize);
     0
 }
 
@@ -146,7 +140,7 @@ pub unsafe extern "C" fn libxl__ev_evtchn_cancel(gc: *mut libxl__gc, evev: *mut 
     let _level = x.xen.lock();
     // SAFETY: valid.
     unsafe { (*evev).waiting = false };
-    x.xen.lock().value().evtchns.list.retain(|&w| w != evev as usize);
+    x.xen.lock().value().evtchn_waiters.retain(|&w| w != evev as usize);
     // SAFETY: as above.
     unsafe { check_fd_deregister(x, gc, c) };
 }
@@ -199,7 +193,7 @@ unsafe extern "C" fn evtchn_fd_callback(egc: *mut libxl__egc, _ev: *mut libxl__e
         let found = {
             let mut l = x.xen.lock();
             let mut v = l.value();
-            let list = &mut v.evtchns.list;
+            let list = &mut v.evtchn_waiters;
             // SAFETY: listed waiters are live (C cancels before freeing).
             let i = list.iter().rposition(|&w| unsafe { (*(w as *mut libxl__ev_evtchn)).port } == port);
             i.map(|i| list.remove(i) as *mut libxl__ev_evtchn)

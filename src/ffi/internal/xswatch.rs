@@ -27,60 +27,11 @@ use super::layout::{ev_xswatch_callback, libxl__ctx, libxl__egc, libxl__ev_fd, l
 use super::xenlibs::{xs_check_watch, xs_fileno, xs_path_is_subpath, xs_unwatch, xs_watch};
 use crate::ffi::boundary::entry_nested;
 use crate::rc::{ERROR_FAIL, ERROR_NOMEM};
+use crate::reg::watch::{self, parse_token};
 use crate::sys::{POLLERR, POLLHUP, POLLIN};
 
-/// The watch slots of one ctx (addresses of the C watches in them).
-#[derive(Default)]
-pub struct Watches {
-    slots: Vec<usize>,
-    free: Vec<usize>,
-    counter: u32,
-    live: usize,
-}
-
-impl Watches {
-    fn take_slot(&mut self) -> usize {
-        self.free.pop().unwrap_or_else(|| {
-            self.slots.push(0);
-            self.slots.len() - 1
-        })
-    }
-
-    fn give_back(&mut self, slot: usize) {
-        if let Some(s) = self.slots.get_mut(slot) {
-            if *s != 0 {
-                self.live -= 1;
-            }
-            *s = 0;
-            self.free.push(slot);
-        }
-    }
-
-    fn fill(&mut self, slot: usize, w: usize) {
-        self.slots[slot] = w;
-        self.live += 1;
-    }
-
-    fn next_counter(&mut self) -> u32 {
-        let c = self.counter;
-        self.counter = self.counter.wrapping_add(1);
-        c
-    }
-
-    fn get(&self, slot: i64) -> Option<usize> {
-        usize::try_from(slot).ok().and_then(|s| self.slots.get(s)).copied().filter(|&w| w != 0)
-    }
-}
-
-/// `"<slot>/<counter>"` back into its numbers.
-fn parse_token(t: &[u8]) -> Option<(i64, u32)> {
-    let s = std::str::from_utf8(t).ok()?;
-    let (slot, counter) = s.split_once('/')?;
-    Some((slot.parse().ok()?, u32::from_str_radix(counter, 16).ok()?))
-}
-
 fn token(slot: usize, counter: u32) -> CString {
-    CString::new(format!("{slot}/{counter:x}")).expect("digits only")
+    CString::new(watch::token(slot, counter)).expect("digits only")
 }
 
 fn lossy(p: *const c_char) -> String {
@@ -100,7 +51,7 @@ fn errno() -> c_int {
 /// # Safety
 /// `gc` live; `c` its ctx.
 unsafe fn check_fd_deregister(x: &XenCtx, gc: *mut libxl__gc, c: *mut libxl__ctx) {
-    if x.xen.lock().value().watches.live == 0 {
+    if x.xen.lock().value().watches.live() == 0 {
         // SAFETY: the ctx's own embedded ev_fd.
         unsafe { libxl__ev_fd_deregister(gc, std::ptr::addr_of_mut!((*c).watch_efd)) };
     }
@@ -151,11 +102,7 @@ pub unsafe extern "C" fn libxl__ev_xswatch_register(
         unsafe { check_fd_deregister(x, gc, c) };
         return ERROR_NOMEM;
     }
-    let (slot, counter) = {
-        let mut l = x.xen.lock();
-        let mut v = l.value();
-        (v.watches.take_slot(), v.watches.next_counter())
-    };
+    let (slot, counter) = x.xen.lock().value().watches.reserve();
     let tok = token(slot, counter);
     crate::xl_log!(&x.core, Debug, "watch w={w:p} wpath={} token={}: register slotnum={slot}", lossy(path), lossy(tok.as_ptr()));
     // SAFETY: the ctx's open handle and two NUL-terminated strings.
@@ -292,38 +239,5 @@ unsafe extern "C" fn watchfd_callback(egc: *mut libxl__egc, _ev: *mut libxl__ev_
         }
         // SAFETY: xs_check_watch's malloc'd block, freed once.
         unsafe { libc::free(ev.cast()) };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn watch_tokens_round_trip_and_junk_is_refused() {
-        let t = token(12, 0xbeef);
-        assert_eq!(t.to_bytes(), b"12/beef");
-        assert_eq!(parse_token(t.to_bytes()), Some((12, 0xbeef)));
-        for junk in [&b""[..], b"12", b"x/1", b"1/zz", b"1/2/3"] {
-            assert_eq!(parse_token(junk), None, "{:?}", std::str::from_utf8(junk));
-        }
-    }
-
-    #[test]
-    fn slots_are_reused_and_counted() {
-        let mut w = Watches::default();
-        let a = w.take_slot();
-        w.fill(a, 0x1000);
-        let b = w.take_slot();
-        w.fill(b, 0x2000);
-        assert_ne!(a, b);
-        assert_eq!(w.live, 2);
-        w.give_back(a);
-        assert_eq!(w.get(a as i64), None);
-        assert_eq!(w.get(b as i64), Some(0x2000));
-        assert_eq!(w.take_slot(), a, "a freed slot is taken first");
-        assert_eq!(w.live, 1);
-        assert_eq!(w.get(-1), None);
-        assert_eq!(w.get(99), None);
     }
 }
