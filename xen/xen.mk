@@ -2,6 +2,8 @@
 # it needs) from Debian's source package, stock and with our event core.
 # Included at the end of the top-level Makefile; see xen/README.md.
 #
+#   make xen-core         build/xen-core/libxl-core.a: this core, as the
+#                         archive that replaces libxl_event.o + libxl_fork.o
 #   make xen-stock        build/xen-stock/: Xen's libxl, unmodified
 #   make xen              build/xen/: libxl without libxl_event.o and
 #                         libxl_fork.o, $(XL_CORE_ARCHIVE) linked in instead
@@ -64,6 +66,9 @@ XEN_CC       ?= gcc
 
 # The core built for Xen's libxl (cargo feature `xen`: libxl's internal C
 # API, src/ffi/internal), packed as one object exporting libxl's symbols only.
+# `make xen-core` builds just this archive (for a Xen tree of one's own).
+.PHONY: xen-core
+xen-core: $(XEN_CORE)
 $(XEN_CORE): $(RUST_SRC) $(HEADERS) xen/core-archive.sh xen/elf-hide.py
 	$(CARGO) rustc --lib --profile release-xen --features xen --crate-type staticlib
 	sh xen/core-archive.sh target/release-xen/libxenlight.a $@
