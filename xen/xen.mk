@@ -53,7 +53,7 @@ XEN_SUBMAKE  := env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE)
 # both builds (xen/light-tests.mk), and the suite's programs.
 XEN_TESTS_INSIDE_SRC := $(wildcard xen/tests/libxl_test_xen_*.[ch])
 XEN_TEST_MK  := -f $(CURDIR)/xen/light-tests.mk XEN_TESTS_DIR=$(CURDIR)/xen/tests
-XEN_SUITE_PUBLIC  := test_xen_watch test_xen_badxs
+XEN_SUITE_PUBLIC  := test_xen_watch test_xen_badxs $(if $(GLIB_LIBS),test_xen_glib)
 XEN_SUITE_TESTLIB := test_xen_xswatch test_xen_qmp test_xen_child
 XEN_SUITE_PROGS   := $(XEN_SUITE_PUBLIC) $(XEN_SUITE_TESTLIB)
 
@@ -192,14 +192,20 @@ $(XEN_XL_DONE): xen/fetch.sh
 XEN_TEST_HDRS := $(wildcard xen/tests/*.h)
 $(XEN_O_STOCK)/tests/%: XEN_T := $(XEN_T_STOCK)
 $(XEN_O_OURS)/tests/%: XEN_T := $(XEN_T_OURS)
+# test_xen_glib also links this project's GLib adapter (build/), which then
+# runs on the Xen build's libxenlight (run-nohv's LD_LIBRARY_PATH).
+XEN_GLIB_FLAGS = $(GLIB_CFLAGS) -Iadapters/glib $(CURDIR)/$(GLIB_SO_V) $(GLIB_LIBS) \
+    -Wl,-rpath,$(CURDIR)/$(B)
 define xen-test-cc
 	@mkdir -p $(dir $@)
 	$(XEN_CC) -std=gnu11 -O2 -g -Wall -Wextra -Wno-format-truncation -Werror \
 	    -include $(XEN_T)/tools/config.h -I$(XEN_T)/tools/include \
 	    $< -o $@ -L$(dir $@).. -Wl,-rpath-link,$(dir $@).. \
 	    $(if $(filter $(notdir $@),$(XEN_SUITE_TESTLIB)),$(dir $@)../libxenlight_test.so,-lxenlight) \
+	    $(if $(filter test_xen_glib,$(notdir $@)),$(XEN_GLIB_FLAGS)) \
 	    -lxenstore -lxentoollog -lpthread
 endef
+$(XEN_O_STOCK)/tests/test_xen_glib $(XEN_O_OURS)/tests/test_xen_glib: $(GLIB_SO)
 $(XEN_O_STOCK)/tests/%: xen/tests/%.c $(XEN_TEST_HDRS) $(XEN_O_STOCK)/.done
 	$(xen-test-cc)
 $(XEN_O_OURS)/tests/%: xen/tests/%.c $(XEN_TEST_HDRS) $(XEN_O_OURS)/.done

@@ -60,6 +60,11 @@ run() {
 echo "== event-core suite: $out"
 run watch                    test_xen_watch
 run watch-xenstored-killed   test_xen_watch --kill-xenstored
+if [ -x "$out/tests/test_xen_glib" ]; then
+    run glib                 test_xen_glib
+else
+    echo "note: test_xen_glib not built (GLib not installed): the GLib adapter is not run here" >&2
+fi
 run xswatch                  --testlib test_xen_xswatch
 run qmp                      --testlib test_xen_qmp
 for m in libxl mainloop-reaped mainloop-sigchld-occurred always always-selective; do
