@@ -123,9 +123,16 @@ impl DeferredQueues {
         &mut self.queues[i]
     }
 
+    /// `thread`'s queue, if it has one (reading needs no new queue).
+    fn find(&mut self, thread: usize) -> Option<&mut Deferred> {
+        self.queues.iter_mut().find(|q| q.thread == thread)
+    }
+
     /// Drops `thread`'s queue if it is empty.
     fn forget(&mut self, thread: usize) {
-        self.queues.retain(|q| q.thread != thread || !q.is_empty());
+        if let Some(i) = self.queues.iter().position(|q| q.thread == thread && q.is_empty()) {
+            self.queues.swap_remove(i);
+        }
     }
 }
 
@@ -273,13 +280,15 @@ impl<'c> Egc<'c> {
 
     /// Runs pending immediates (lock held), in order, until none are left.
     pub fn run_immediates(&mut self) {
-        while let Some(f) = self.deferred(|d| d.immediates.pop_front()) {
+        let t = thread_key();
+        while let Some(f) = self.st().deferred.find(t).and_then(|d| d.immediates.pop_front()) {
             f(self);
         }
     }
 
     fn take_app_calls(&mut self) -> Vec<AppCall> {
-        self.deferred(|d| d.take_app_calls())
+        let t = thread_key();
+        self.st().deferred.find(t).map(Deferred::take_app_calls).unwrap_or_default()
     }
 
     /// libxl's "cleanup_2" step inside a loop: runs immediates, then the

@@ -271,7 +271,7 @@ fn errno() -> c_int {
 pub extern "C" fn libxl__self_pipe_wakeup(fd: c_int) -> c_int {
     loop {
         // SAFETY: writing one byte from a static buffer.
-        let r = unsafe { libc::write(fd, b"\0".as_ptr().cast(), 1) };
+        let r = unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
         if r == 1 {
             return 0;
         }

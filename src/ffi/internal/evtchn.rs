@@ -14,6 +14,7 @@
 //! * `ctx->evtchn_efd` is registered exactly while a handle is open and
 //!   someone waits (it may also stay registered after an error until the
 //!   next cancel, as in libxl).
+//!
 //! These functions do not take the lock themselves in libxl: the caller
 //! holds it. Here they take a level of it anyway (it is recursive).
 
