@@ -11,7 +11,7 @@ ifeq ($(XEN_TESTS_DIR),)
 $(error XEN_TESTS_DIR (the absolute path of xen/tests) is not set)
 endif
 
-XEN_TESTS_INSIDE := xswatch qmp child
+XEN_TESTS_INSIDE := xswatch qmp child compose
 XEN_TEST_OBJS    := $(foreach t,$(XEN_TESTS_INSIDE),libxl_test_xen_$t.opic)
 
 $(XEN_TEST_OBJS): CFLAGS += $(CFLAGS_LIBXL) -include $(XEN_ROOT)/tools/config.h

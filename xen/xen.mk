@@ -54,7 +54,7 @@ XEN_SUBMAKE  := env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES $(MAKE)
 XEN_TESTS_INSIDE_SRC := $(wildcard xen/tests/libxl_test_xen_*.[ch])
 XEN_TEST_MK  := -f $(CURDIR)/xen/light-tests.mk XEN_TESTS_DIR=$(CURDIR)/xen/tests
 XEN_SUITE_PUBLIC  := test_xen_watch test_xen_badxs $(if $(GLIB_LIBS),test_xen_glib)
-XEN_SUITE_TESTLIB := test_xen_xswatch test_xen_qmp test_xen_child
+XEN_SUITE_TESTLIB := test_xen_xswatch test_xen_qmp test_xen_child test_xen_compose
 XEN_SUITE_PROGS   := $(XEN_SUITE_PUBLIC) $(XEN_SUITE_TESTLIB)
 
 XEN_NOHV_SRC := xen/nohv/xc_stub.c xen/nohv/xc_stub.map \

@@ -67,6 +67,7 @@ else
 fi
 run xswatch                  --testlib test_xen_xswatch
 run qmp                      --testlib test_xen_qmp
+run compose                  --testlib test_xen_compose
 for m in libxl mainloop-reaped mainloop-sigchld-occurred always always-selective; do
     run "child-$m"           --testlib test_xen_child "$m"
 done
