@@ -136,29 +136,24 @@ impl EventState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    static FREED: AtomicUsize = AtomicUsize::new(0);
-    fn count(addr: usize) {
-        FREED.fetch_add(addr, Ordering::SeqCst);
-    }
+    use crate::reg::foreign::testing::{record, times_freed};
 
     fn foreign(type_num: u32, addr: usize) -> Event {
-        Event::new(0, 0, EventKind::Foreign(Box::new(ForeignEvent { type_num, ev: Foreign::new(addr, count) })))
+        Event::new(0, 0, EventKind::Foreign(Box::new(ForeignEvent { type_num, ev: Foreign::new(addr, record) })))
     }
 
     /// A C event (inside Xen's libxl) is filtered by its own type, and one
     /// nobody takes is freed with the queue.
     #[test]
     fn a_foreign_event_keeps_its_type_and_is_freed_if_never_taken() {
+        let (eject, death) = (0xe0_0001, 0xe0_0002);
         let mut q = EventState::default();
-        let before = FREED.load(Ordering::SeqCst);
-        q.push(foreign(EVENT_DISK_EJECT, 1));
-        q.push(foreign(EVENT_DOMAIN_DEATH, 2));
+        q.push(foreign(EVENT_DISK_EJECT, eject));
+        q.push(foreign(EVENT_DOMAIN_DEATH, death));
         let e = q.take_first(|e| e.mask_bit() == 1 << EVENT_DOMAIN_DEATH).expect("by type");
         let EventKind::Foreign(f) = e.kind else { panic!("foreign") };
-        assert_eq!(f.ev.into_addr(), 2, "handed over, not freed");
+        assert_eq!(f.ev.into_addr(), death, "handed over, not freed");
         assert_eq!(q.discard_all(), 1);
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 1, "the untaken one freed, once");
+        assert_eq!((times_freed(eject), times_freed(death)), (1, 0), "the untaken one freed, once");
     }
 }

@@ -60,24 +60,34 @@ impl fmt::Debug for Foreign {
     }
 }
 
+/// For tests of code that keeps foreign values: a free function that
+/// records what it freed (tests use addresses of their own, so tests
+/// running at once do not see each other's).
+#[cfg(test)]
+pub(crate) mod testing {
+    static FREED: parking_lot::Mutex<Vec<usize>> = parking_lot::const_mutex(Vec::new());
+
+    pub fn record(addr: usize) {
+        FREED.lock().push(addr);
+    }
+
+    /// How many times `addr` has been freed.
+    pub fn times_freed(addr: usize) -> usize {
+        FREED.lock().iter().filter(|&&a| a == addr).count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{record, times_freed};
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    static FREED: AtomicUsize = AtomicUsize::new(0);
-
-    fn count(addr: usize) {
-        FREED.fetch_add(addr, Ordering::SeqCst);
-    }
 
     #[test]
     fn a_foreign_value_is_freed_once_unless_given_back() {
-        let before = FREED.load(Ordering::SeqCst);
-        drop(Foreign::new(1000, count));
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 1000, "dropped: freed once");
-        let f = Foreign::new(7, count);
-        assert_eq!(f.into_addr(), 7);
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 1000, "given back: not freed");
+        drop(Foreign::new(0xf0_0001, record));
+        assert_eq!(times_freed(0xf0_0001), 1, "dropped: freed once");
+        let f = Foreign::new(0xf0_0002, record);
+        assert_eq!(f.into_addr(), 0xf0_0002);
+        assert_eq!(times_freed(0xf0_0002), 0, "given back: not freed");
     }
 }

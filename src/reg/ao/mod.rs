@@ -346,33 +346,28 @@ const _: () = assert!(std::mem::size_of::<AbortKey>() == 16);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reg::foreign::testing::{record, times_freed};
     use crate::reg::foreign::Foreign;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    static FREED: AtomicUsize = AtomicUsize::new(0);
-    fn count(addr: usize) {
-        FREED.fetch_add(addr, Ordering::SeqCst);
-    }
 
     /// Inside Xen's libxl an ao carries its C `libxl__ao`: freed exactly
     /// when the registry drops the ao (removed, nested freed, or all
     /// discarded), never before.
     #[test]
     fn an_aos_extra_goes_with_it() {
+        let (ra, rn, rb) = (0xa0_0001, 0xa0_0002, 0xa0_0003);
         let mut r: AoRegistry<(), Option<Foreign>> = AoRegistry::default();
-        let before = FREED.load(Ordering::SeqCst);
         let a = r.create(Mode::ForEvent(1), AbortKey::event(1), 0);
-        r.get_mut(a).extra = Some(Foreign::new(1, count));
+        r.get_mut(a).extra = Some(Foreign::new(ra, record));
         let n = r.create_nested(a);
-        r.get_mut(n).extra = Some(Foreign::new(10, count));
+        r.get_mut(n).extra = Some(Foreign::new(rn, record));
         let b = r.create(Mode::ForEvent(2), AbortKey::event(2), 0);
-        r.get_mut(b).extra = Some(Foreign::new(100, count));
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 0);
+        r.get_mut(b).extra = Some(Foreign::new(rb, record));
+        assert_eq!(times_freed(ra) + times_freed(rn) + times_freed(rb), 0);
         drop(r.remove_nested(n));
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 10);
+        assert_eq!((times_freed(rn), times_freed(ra)), (1, 0));
         drop(r.remove(a));
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 11);
+        assert_eq!((times_freed(ra), times_freed(rb)), (1, 0));
         r.discard_all();
-        assert_eq!(FREED.load(Ordering::SeqCst) - before, 111);
+        assert_eq!((times_freed(ra), times_freed(rn), times_freed(rb)), (1, 1, 1));
     }
 }
