@@ -81,6 +81,9 @@ pub struct Ctx {
     pub(crate) no_baton: bool,
     /// Threads currently inside a public entry point of this ctx.
     pub(crate) entered: AtomicUsize,
+    /// How deep the lock holder is in the application's hooks (see
+    /// `egc::in_hook`); changed only under the lock.
+    pub(crate) in_hook: AtomicUsize,
     /// How the library's own pollers sleep (`sys::backend`).
     pub(crate) backend: crate::sys::Backend,
     /// Test aid (`LIBXL_TEST_AUDIT=fail`): a registered fd found closed
@@ -116,6 +119,7 @@ impl Ctx {
             id: NEXT_CTX_ID.fetch_add(1, Ordering::Relaxed),
             no_baton,
             entered: AtomicUsize::new(0),
+            in_hook: AtomicUsize::new(0),
             backend: crate::sys::backend(),
             audit_fail: std::env::var_os("LIBXL_TEST_AUDIT").is_some_and(|v| v == "fail"),
         };

@@ -34,8 +34,8 @@
 //!   misuse (libxl_event.h forbids it), reported, never a deadlock.
 #![forbid(unsafe_code)]
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 
 pub mod ao;
 pub mod app;
@@ -136,39 +136,32 @@ impl DeferredQueues {
     }
 }
 
-thread_local! {
-    /// Ids of the ctxs in whose application hooks this thread is now.
-    /// (Not kept once this thread's thread-locals are destroyed: at exit,
-    /// only the misuse check is lost.)
-    static IN_HOOK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
 /// True if this thread holds one of our levels of `ctx`'s lock.
 pub fn holds_lock(ctx: &Ctx) -> bool {
     ctx.state.held_here() > 0
 }
 
-/// Runs `f`, an application hook called with the lock held, marking this
-/// thread as inside it: the hook entering the library is caught.
+/// Runs `f`, an application hook called with the lock held, marking the
+/// ctx as inside it: the hook entering the library is caught. The hooks
+/// run with the lock held, so only the thread holding it can be inside
+/// one: the mark is a count in the ctx (touched under the lock), read by
+/// an entry point once it holds the lock too.
 pub fn in_hook<R>(ctx: &Ctx, f: impl FnOnce() -> R) -> R {
-    let _ = IN_HOOK.try_with(|h| h.borrow_mut().push(ctx.id));
-    struct Out(usize);
-    impl Drop for Out {
+    ctx.in_hook.fetch_add(1, Ordering::Relaxed);
+    struct Out<'a>(&'a Ctx);
+    impl Drop for Out<'_> {
         fn drop(&mut self) {
-            let _ = IN_HOOK.try_with(|h| {
-                let mut h = h.borrow_mut();
-                if let Some(pos) = h.iter().rposition(|&x| x == self.0) {
-                    h.remove(pos);
-                }
-            });
+            self.0.in_hook.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    let _out = Out(ctx.id);
+    let _out = Out(ctx);
     f()
 }
 
+/// Whether the thread holding `ctx`'s lock (the caller, once it holds it)
+/// is inside one of the application's hooks.
 fn inside_hook(ctx: &Ctx) -> bool {
-    IN_HOOK.try_with(|h| h.borrow().contains(&ctx.id)).unwrap_or(false)
+    ctx.in_hook.load(Ordering::Relaxed) > 0
 }
 
 pub struct Egc<'c> {
@@ -192,6 +185,7 @@ impl<'c> Egc<'c> {
     /// A public entry point's egc: takes the lock. Entering from inside an
     /// application hook of this ctx is fatal misuse.
     pub fn new(ctx: &'c Ctx, entry: &str) -> Egc<'c> {
+        let guard = ctx.state.lock().guard();
         if inside_hook(ctx) {
             ctx.fatal(&format!(
                 "{entry} called re-entrantly while this thread is inside libxl with the ctx locked \
@@ -199,7 +193,7 @@ impl<'c> Egc<'c> {
                  libxl_event.h forbids calling libxl from those"
             ));
         }
-        Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None }
+        Egc { ctx, guard, outer: true, foreign: 0, attached: None }
     }
 
     /// An egc for code already inside the library (libxl's internal C

@@ -57,11 +57,12 @@ unsafe impl<T: Send> Sync for Locked<T> {}
 // SAFETY: as above; the value moves with the struct.
 unsafe impl<T: Send> Send for Locked<T> {}
 
-/// A word unique to each live thread (usable even while the thread's
-/// thread-locals are being destroyed: it needs no destructor).
+/// A word unique to each live thread: its `pthread_t`. No thread-local
+/// storage (usable while the thread's thread-locals are being destroyed,
+/// and cheap: in a shared library a thread-local costs a call).
 pub fn thread_key() -> usize {
-    thread_local!(static KEY: u8 = const { 0 });
-    KEY.with(|k| k as *const u8 as usize)
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    unsafe { libc::pthread_self() as usize }
 }
 
 impl<T> Locked<T> {
