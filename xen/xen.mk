@@ -18,7 +18,7 @@
 #   make test-xen-asan    build/xen-asan: the core and libxl's C code (only
 #                         tools/libs/light rebuilt) under ASan + UBSan; Xen's
 #                         two tests, the suite, every c-tests/ program and xl
-#                         run on it (xen/tests/test-xen-san.sh); 2-3 min
+#                         run on it (xen/tests/test-xen-san.sh); ~3 min
 #   make test-xen-tsan    build/xen-tsan: the same under TSan (rustc's runtime
 #                         linked into each program); Xen's two tests, the
 #                         suite, c-tests' test_baton, test_ao_modes, test_abort
