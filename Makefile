@@ -5,6 +5,9 @@
 #   make glib       build/libxenlight-glib.so, the GLib adapter (adapters/glib)
 #   make install PREFIX=/usr/local
 #   make check-asan / check-valgrind / tsan / fuzz   (see README "Robustness checks")
+#   make xen / test-xen   Xen 4.17's own libxl built on this core, and checked
+#   make test-xen-asan / test-xen-tsan   the same under ASan+UBSan / TSan
+#                   (core and libxl's C code instrumented; see xen/README.md)
 
 CARGO   ?= cargo
 CC      ?= gcc

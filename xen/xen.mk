@@ -17,6 +17,16 @@
 #                         then xen-check: proves the mechanism
 #   make xen-xl           build/xen-xl/xl: Debian's xl binary (not installed)
 #   make test-xen         everything checked on build/xen (xen/tests/test-xen.sh)
+#   make test-xen-asan    build/xen-asan: the core and libxl's C code (only
+#                         tools/libs/light rebuilt) under ASan + UBSan; Xen's
+#                         two tests, the suite, every c-tests/ program and xl
+#                         run on it (xen/tests/test-xen-san.sh); ~3 min
+#   make test-xen-tsan    build/xen-tsan: the same under TSan (rustc's runtime
+#                         linked into each program); Xen's two tests, the
+#                         suite, c-tests' test_baton, test_ao_modes, test_abort
+#   make test-xen-asan-stock / test-xen-tsan-stock
+#                         the same checks (no c-tests) on stock libxl built
+#                         the same way: is a finding Xen's?
 #   make xen-clean        remove everything below (the fetched source too)
 
 XEN_DEB_VERSION := 4.17.5+72-g01140da4e8
@@ -236,4 +246,177 @@ test-xen: $(XEN_O_OURS)/.done $(XEN_TESTS_OURS) $(XEN_XL_DONE) lib $(C_TESTS) $(
 
 xen-clean:
 	rm -rf $(XEN_B)/xen-src $(XEN_B)/xen-tree $(XEN_O_STOCK) $(XEN_O_OURS) \
-	    $(dir $(XEN_OWN_CORE)) $(dir $(XEN_XL))
+	    $(dir $(XEN_OWN_CORE)) $(dir $(XEN_XL)) \
+	    $(foreach n,asan tsan asan-stock tsan-stock,$(XEN_B)/xen-$(n)) \
+	    $(XEN_B)/xen-core/libxl-core-asan.a* $(XEN_B)/xen-core/libxl-core-tsan.a* \
+	    target/xen-asan target/xen-tsan
+
+# ---- sanitizer builds: make test-xen-asan / make test-xen-tsan ---------------
+# (xen/README.md, "Sanitizer builds".) The core built with rustc's sanitizer
+# (as c-tests/asan.sh and tsan.sh build the standalone library, here with the
+# `xen` feature) and packed by core-archive.sh; a copy of the built stock
+# tree, build/xen-tree/NAME, with light-core.patch applied and only
+# tools/libs/light recompiled, its C code instrumented with gcc through
+# Xen's own make variables (EXTRA_CFLAGS_XEN_TOOLS, PREPEND_LDFLAGS_XEN_TOOLS;
+# light-san.mk adds the runtime to Xen's test programs); installed as
+# build/xen-NAME/, laid out like build/xen/. NAME-stock: the same build of
+# the stock libxl (Xen's own event core, instrumented the same way), to tell
+# whether a finding is Xen's.
+#
+#   ASan: Rust -Zsanitizer=address, C -fsanitize=address,undefined; gcc's
+#   libasan/libubsan are the runtime (libxenlight.so needs them);
+#   run-nohv preloads libasan first (nohv/preload), so programs that are not
+#   instrumented (xl) load the library too.
+#   TSan: Rust -Zsanitizer=thread, C -fsanitize=thread (compile only); the
+#   libraries leave __tsan_* to the program, which links rustc's TSan
+#   runtime statically (gcc 12's libtsan lacks entry points LLVM emits):
+#   only programs linked that way can load build/xen-tsan's libxenlight.
+XEN_RUST_HOST ?= x86_64-unknown-linux-gnu
+XEN_TSAN_RT    = $(shell rustc --print sysroot)/lib/rustlib/$(XEN_RUST_HOST)/lib/librustc-stable_rt.tsan.a
+# The runtime (recorded in build/xen-NAME/RUNTIME; ASan's is preloaded).
+XEN_SAN_RUNTIME_asan = $(realpath $(shell $(XEN_CC) -print-file-name=libasan.so))
+XEN_SAN_RUNTIME_tsan = $(XEN_TSAN_RT)
+# -Cforce-frame-pointers: the runtimes' fast unwinder then walks through
+# the core's frames (std is not rebuilt: its frames may still cut a stack).
+XEN_SAN_RUSTFLAGS_asan := -Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer -Cforce-frame-pointers=yes
+XEN_SAN_RUSTFLAGS_tsan := -Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer -Cforce-frame-pointers=yes
+# C: compile flags (every compile in tools/libs/light and our programs);
+# link flags of the libraries; what a program links to get the runtime.
+XEN_SAN_CFLAGS_asan   := -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+XEN_SAN_CFLAGS_tsan   := -g -fsanitize=thread -fno-omit-frame-pointer
+XEN_SAN_LIBLDF_asan   := -fsanitize=address,undefined
+XEN_SAN_LIBLDF_tsan   :=
+XEN_SAN_RT_asan       := -fsanitize=address,undefined
+XEN_SAN_RT_tsan        = -rdynamic -Wl,--whole-archive $(XEN_TSAN_RT) -Wl,--no-whole-archive \
+                         -lpthread -ldl -lm -lrt
+# The c-tests each build runs: every one under ASan; under TSan the three
+# multi-threaded ones c-tests/tsan.sh runs.
+XEN_SAN_CTESTS_asan := $(notdir $(C_TESTS))
+XEN_SAN_CTESTS_tsan := test_baton test_ao_modes test_abort
+
+.PHONY: xen-asan xen-tsan xen-asan-stock xen-tsan-stock \
+    test-xen-asan test-xen-tsan test-xen-asan-stock test-xen-tsan-stock
+
+# The core archive: build/xen-core/libxl-core-SAN.a (target/xen-SAN/).
+$(XEN_B)/xen-core/libxl-core-%.a: $(RUST_SRC) $(HEADERS) xen/core-archive.sh xen/elf-hide.py
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS='$(XEN_SAN_RUSTFLAGS_$*)' CARGO_TARGET_DIR=target/xen-$* \
+	    $(CARGO) rustc --lib --profile release-xen --features xen --crate-type staticlib \
+	    --target $(XEN_RUST_HOST)
+	sh xen/core-archive.sh target/xen-$*/$(XEN_RUST_HOST)/release-xen/libxenlight.a $@
+
+# $(call xen-san-rules,NAME,SAN,CORE): tree build/xen-tree/NAME and output
+# build/xen-NAME built with sanitizer SAN (asan, tsan) around CORE (a core
+# archive; empty: Xen's own libxl_event.c/libxl_fork.c, not patched out).
+define xen-san-rules
+XEN_T_$(1) := $(XEN_B)/xen-tree/$(1)
+XEN_O_$(1) := $(XEN_B)/xen-$(1)
+
+# The flags the tree is built with: a change recopies and recompiles it.
+$(XEN_B)/xen-tree/.$(1).flags: FORCE_XEN_ARGS
+	@mkdir -p $$(dir $$@)
+	@echo '$$(XEN_SAN_CFLAGS_$(2)) / $$(XEN_SAN_LIBLDF_$(2)) / $$(XEN_SAN_RT_$(2)) / $(3)' > $$@.new
+	@if cmp -s $$@.new $$@; then rm $$@.new; else mv $$@.new $$@; fi
+
+# A copy of the built stock tree; tools/libs/light's objects removed.
+$(XEN_B)/xen-tree/$(1)/.copied: $(XEN_T_STOCK)/.built xen/light-core.patch $(XEN_B)/xen-tree/.$(1).flags
+	rm -rf $(XEN_B)/xen-tree/$(1)
+	cp -a $(XEN_T_STOCK) $(XEN_B)/xen-tree/$(1)
+	find $(XEN_B)/xen-tree/$(1) -name '.*.d' -o -name '.*.d2' | xargs sed -i \
+	    's|$$(abspath $(XEN_T_STOCK))/|$$(abspath $(XEN_B)/xen-tree/$(1))/|g'
+	$(if $(3),patch -d $(XEN_B)/xen-tree/$(1) -p1 < xen/light-core.patch)
+	cd $(XEN_B)/xen-tree/$(1)/tools/libs/light && rm -f *.o *.opic libxenlight.a \
+	    libxenlight.so.4.17.0 libxenlight_test.so test_timedereg test_fdderegrace \
+	    libxl-save-helper testidl
+	touch $$@
+
+# Only what build/xen-NAME needs is built (the libraries, Xen's two tests);
+# a new core archive only relinks.
+$(XEN_B)/xen-tree/$(1)/.built: $(XEN_B)/xen-tree/$(1)/.copied $(3) xen/light-core.mk \
+        xen/light-tests.mk xen/light-san.mk $(XEN_TESTS_INSIDE_SRC)
+	@echo "building tools/libs/light with $(2) in $(XEN_B)/xen-tree/$(1) (log: $(XEN_B)/xen-tree/$(1)/build.log)"
+	cd $(XEN_B)/xen-tree/$(1)/tools/libs/light && \
+	    rm -f libxenlight.so.4.17.0 libxenlight_test.so test_timedereg test_fdderegrace
+	$(XEN_SUBMAKE) -C $(XEN_B)/xen-tree/$(1)/tools/libs/light -j$(XEN_JOBS) -f Makefile \
+	    $(if $(3),-f $(CURDIR)/xen/light-core.mk XL_CORE_ARCHIVE=$(abspath $(3))) \
+	    $(XEN_TEST_MK) -f $(CURDIR)/xen/light-san.mk $(XEN_MAKEVARS) \
+	    EXTRA_CFLAGS_XEN_TOOLS='$$(XEN_SAN_CFLAGS_$(2))' \
+	    PREPEND_LDFLAGS_XEN_TOOLS='$$(XEN_SAN_LIBLDF_$(2))' \
+	    XEN_SAN_EXE_LDFLAGS='$$(XEN_SAN_RT_$(2))' \
+	    libxenlight.so.4.17.0 libxenlight_test.so test_timedereg test_fdderegrace \
+	    > $(XEN_B)/xen-tree/$(1)/build.log 2>&1 || { tail -30 $(XEN_B)/xen-tree/$(1)/build.log; exit 1; }
+	touch $$@
+
+xen-$(1): $(XEN_B)/xen-$(1)/.done
+$(XEN_B)/xen-$(1)/.done: $(XEN_B)/xen-tree/$(1)/.built $(XEN_NOHV_SRC)
+	$$(call xen-install,$(XEN_B)/xen-tree/$(1),$(XEN_B)/xen-$(1))
+	echo '$$(XEN_SAN_RUNTIME_$(2))' > $(XEN_B)/xen-$(1)/RUNTIME
+	$(if $(filter asan,$(2)),cp $(XEN_B)/xen-$(1)/RUNTIME $(XEN_B)/xen-$(1)/nohv/preload)
+	echo $(2) > $(XEN_B)/xen-$(1)/SANITIZER
+	$(if $(3),echo '$(abspath $(3))' > $(XEN_B)/xen-$(1)/CORE_ARCHIVE)
+	touch $$@
+
+# The suite's programs and test_disk_eject, instrumented (compiled, then
+# linked with the runtime: gcc -fsanitize=thread would link gcc's libtsan).
+$(XEN_B)/xen-$(1)/tests/%: xen/tests/%.c $(XEN_TEST_HDRS) $(XEN_B)/xen-$(1)/.done
+	@mkdir -p $$(dir $$@)
+	$(XEN_CC) -std=gnu11 -O1 -g -Wall -Wextra -Wno-format-truncation -Werror $$(XEN_SAN_CFLAGS_$(2)) \
+	    -include $(XEN_B)/xen-tree/$(1)/tools/config.h -I$(XEN_B)/xen-tree/$(1)/tools/include \
+	    -c $$< -o $$@.o
+	$(XEN_CC) -o $$@ $$@.o -L$(XEN_B)/xen-$(1) -Wl,-rpath-link,$(XEN_B)/xen-$(1) \
+	    $$(if $$(filter $$(notdir $$@),$(XEN_SUITE_TESTLIB)),$(XEN_B)/xen-$(1)/libxenlight_test.so,-lxenlight) \
+	    -lxenstore -lxentoollog -lpthread $$(XEN_SAN_RT_$(2))
+	rm -f $$@.o
+
+# c-tests/ programs, instrumented, linked with this build's libxenlight
+# (run-nohv's LD_LIBRARY_PATH finds it; no rpath); with glib, the adapter
+# instrumented too, next to them.
+$(XEN_B)/xen-$(1)/c-tests/%: c-tests/%.c $(wildcard c-tests/*.h) $(HEADERS) $(XEN_B)/xen-$(1)/.done
+	@mkdir -p $$(dir $$@)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $$(XEN_SAN_CFLAGS_$(2)) -I. -Iinclude \
+	    $$(if $$(filter test_glib%,$$*),$(GLIB_CFLAGS) -Iadapters/glib -DXL_HAVE_GLIB) -c $$< -o $$@.o
+	$(CC) -o $$@ $$@.o -L$(XEN_B)/xen-$(1) -Wl,-rpath-link,$(XEN_B)/xen-$(1) \
+	    $$(if $$(filter test_glib%,$$*),-L$(XEN_B)/xen-$(1)/c-tests -Wl$$(comma)-rpath$$(comma)'$$$$ORIGIN' \
+	        -lxenlight-glib $(GLIB_LIBS)) \
+	    -lxenlight -lxentoollog -lpthread $$(XEN_SAN_RT_$(2))
+	rm -f $$@.o
+$(addprefix $(XEN_B)/xen-$(1)/c-tests/,$(filter test_glib%,$(XEN_SAN_CTESTS_$(2)))): \
+    $(XEN_B)/xen-$(1)/c-tests/libxenlight-glib.so
+$(XEN_B)/xen-$(1)/c-tests/libxenlight-glib.so: adapters/glib/libxl_glib.c adapters/glib/libxl_glib.h \
+        $(HEADERS) $(XEN_B)/xen-$(1)/.done
+	@mkdir -p $$(dir $$@)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -fPIC -shared $$(XEN_SAN_CFLAGS_$(2)) -I. -Iinclude \
+	    $(GLIB_CFLAGS) -Wl,-soname,libxenlight-glib.so -o $$@ adapters/glib/libxl_glib.c \
+	    -L$(XEN_B)/xen-$(1) -Wl,-rpath-link,$(XEN_B)/xen-$(1) -lxenlight $(GLIB_LIBS) $$(XEN_SAN_LIBLDF_$(2))
+
+# The negative control: a program that must make the sanitizer report.
+$(XEN_B)/xen-$(1)/tests/san_control: xen/tests/san_control.c $(XEN_B)/xen-$(1)/.done
+	@mkdir -p $$(dir $$@)
+	$(XEN_CC) -std=gnu11 -O0 -g $$(XEN_SAN_CFLAGS_$(2)) -c $$< -o $$@.o
+	$(XEN_CC) -o $$@ $$@.o -lpthread $$(XEN_SAN_RT_$(2))
+	rm -f $$@.o
+endef
+
+comma := ,
+$(eval $(call xen-san-rules,asan,asan,$(XEN_B)/xen-core/libxl-core-asan.a))
+$(eval $(call xen-san-rules,tsan,tsan,$(XEN_B)/xen-core/libxl-core-tsan.a))
+$(eval $(call xen-san-rules,asan-stock,asan,))
+$(eval $(call xen-san-rules,tsan-stock,tsan,))
+
+XEN_SAN_SUITE := $(addprefix tests/,test_disk_eject $(XEN_SUITE_PROGS) san_control)
+XEN_SAN_TESTS_asan := $(addprefix $(XEN_O_asan)/,$(XEN_SAN_SUITE) \
+    $(addprefix c-tests/,$(XEN_SAN_CTESTS_asan)))
+XEN_SAN_TESTS_tsan := $(addprefix $(XEN_O_tsan)/,$(XEN_SAN_SUITE) \
+    $(addprefix c-tests/,$(XEN_SAN_CTESTS_tsan)))
+
+# make test-xen-asan / test-xen-tsan: xen/tests/test-xen-san.sh (the checks
+# are listed there and in xen/README.md); NAME-stock: the same on stock
+# libxl (no c-tests: they need our test operations), for comparison.
+test-xen-asan: $(XEN_O_asan)/.done $(XEN_SAN_TESTS_asan) $(XEN_XL_DONE)
+	sh xen/tests/test-xen-san.sh $(XEN_O_asan) $(XEN_XL)
+test-xen-tsan: $(XEN_O_tsan)/.done $(XEN_SAN_TESTS_tsan)
+	sh xen/tests/test-xen-san.sh $(XEN_O_tsan)
+test-xen-asan-stock: $(XEN_O_asan-stock)/.done \
+        $(addprefix $(XEN_O_asan-stock)/,$(XEN_SAN_SUITE)) $(XEN_XL_DONE)
+	sh xen/tests/test-xen-san.sh $(XEN_O_asan-stock) $(XEN_XL)
+test-xen-tsan-stock: $(XEN_O_tsan-stock)/.done $(addprefix $(XEN_O_tsan-stock)/,$(XEN_SAN_SUITE))
+	sh xen/tests/test-xen-san.sh $(XEN_O_tsan-stock)

@@ -12,6 +12,11 @@
 #     libxenctrl stand-in: one host, dom0 only);
 #   - with --testlib, libxenlight.so.4.17 resolves to libxenlight_test.so
 #     (how Xen's own test_* programs must be run);
+#   - in a sanitizer build (build/xen-asan), nohv/preload names the
+#     sanitizer's runtime: it goes first in LD_PRELOAD, before the stub, so
+#     that it is the first library loaded in every program (ASan requires
+#     it, and programs that are not instrumented, e.g. xl, need it to load
+#     the instrumented libxenlight);
 #   - runs CMD ARGS..., stops the server, removes the temporary directory
 #     and exits with CMD's status.
 set -u
@@ -55,7 +60,11 @@ export XENSTORED_PATH="$tmp/socket"
 export XENSTORED_PID="$spid"
 export PATH="$here/nohv:$PATH"
 export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export LD_PRELOAD="$here/nohv/libxc_stub.so${LD_PRELOAD:+:$LD_PRELOAD}"
+first=
+if [ -f "$here/nohv/preload" ]; then
+    first=$(cat "$here/nohv/preload"):
+fi
+export LD_PRELOAD="$first$here/nohv/libxc_stub.so${LD_PRELOAD:+:$LD_PRELOAD}"
 
 "$@"
 rc=$?

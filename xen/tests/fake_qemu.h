@@ -54,7 +54,8 @@ typedef struct {
     int accepted, got_caps, finished;
     char cmd[64];
     double t_action;         /* now_ms() when it sent its last answer /
-                              * garbage / closed */
+                              * garbage / closed: fq_t_action() (read while
+                              * the thread may still run) */
     double t_client_eof;     /* when it saw the client close (0: never) */
 } fake_qemu;
 
@@ -63,6 +64,21 @@ static double fq_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* t_action is read by the test before fq_stop (as the cause of libxl's
+ * completion, which libxl saw through the socket: no ordering a race
+ * detector knows of), so it is written and read atomically. */
+static void fq_mark_action(fake_qemu *q)
+{
+    double t = fq_now_ms();
+    __atomic_store(&q->t_action, &t, __ATOMIC_SEQ_CST);
+}
+static __attribute__((unused)) double fq_t_action(fake_qemu *q)
+{
+    double t;
+    __atomic_load(&q->t_action, &t, __ATOMIC_SEQ_CST);
+    return t;
 }
 
 static void fq_send(fake_qemu *q, const char *s, size_t len)
@@ -74,7 +90,7 @@ static void fq_send(fake_qemu *q, const char *s, size_t len)
         s += r;
         len -= r;
     }
-    q->t_action = fq_now_ms();
+    fq_mark_action(q);
 }
 
 static void fq_say(fake_qemu *q, const char *s) { fq_send(q, s, strlen(s)); }
@@ -150,7 +166,7 @@ static void fq_serve(fake_qemu *q)
     if (q->mode == FQ_CLOSE_AT_ONCE) {
         close(q->cfd);
         q->cfd = -1;
-        q->t_action = fq_now_ms();
+        fq_mark_action(q);
         return;
     }
     if (q->mode != FQ_SILENT)
@@ -204,7 +220,7 @@ static void fq_serve(fake_qemu *q)
     case FQ_CLOSE_AFTER_CMD:
         close(q->cfd);
         q->cfd = -1;
-        q->t_action = fq_now_ms();
+        fq_mark_action(q);
         return;
     case FQ_GARBAGE:
         fq_say(q, "this is { not : json at all\r\n");
@@ -229,7 +245,7 @@ static void fq_serve(fake_qemu *q)
             ssize_t r = send(q->cfd, junk, sizeof(junk), MSG_NOSIGNAL);
             if (r <= 0) break;
         }
-        q->t_action = fq_now_ms();
+        fq_mark_action(q);
         break;
     }
     default:

@@ -162,7 +162,8 @@ static void run_case(const qcase *c)
             CHECK_PROMPT(t0 + c->timeout_ms, done_t, "ERROR_TIMEDOUT after the deadline");
         } else if (!c->abort_after_ms) {
             /* the cause: the fake QEMU's last action (or the start) */
-            double cause = have_q && q.t_action ? q.t_action : t0;
+            double t_q = have_q ? fq_t_action(&q) : 0;
+            double cause = t_q ? t_q : t0;
             CHECK_PROMPT(cause, done_t, "completion after QEMU's last word");
         }
     }
