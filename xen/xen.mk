@@ -356,16 +356,20 @@ $(XEN_B)/xen-$(1)/.done: $(XEN_B)/xen-tree/$(1)/.built $(XEN_NOHV_SRC)
 	touch $$@
 
 # The suite's programs and test_disk_eject, instrumented (compiled, then
-# linked with the runtime: gcc -fsanitize=thread would link gcc's libtsan).
+# linked with the runtime: gcc -fsanitize=thread would link gcc's libtsan);
+# test_xen_glib with the instrumented GLib adapter of c-tests/ below.
 $(XEN_B)/xen-$(1)/tests/%: xen/tests/%.c $(XEN_TEST_HDRS) $(XEN_B)/xen-$(1)/.done
 	@mkdir -p $$(dir $$@)
 	$(XEN_CC) -std=gnu11 -O1 -g -Wall -Wextra -Wno-format-truncation -Werror $$(XEN_SAN_CFLAGS_$(2)) \
 	    -include $(XEN_B)/xen-tree/$(1)/tools/config.h -I$(XEN_B)/xen-tree/$(1)/tools/include \
-	    -c $$< -o $$@.o
+	    $$(if $$(filter test_xen_glib,$$*),$(GLIB_CFLAGS) -Iadapters/glib) -c $$< -o $$@.o
 	$(XEN_CC) -o $$@ $$@.o -L$(XEN_B)/xen-$(1) -Wl,-rpath-link,$(XEN_B)/xen-$(1) \
 	    $$(if $$(filter $$(notdir $$@),$(XEN_SUITE_TESTLIB)),$(XEN_B)/xen-$(1)/libxenlight_test.so,-lxenlight) \
+	    $$(if $$(filter test_xen_glib,$$*),-L$(XEN_B)/xen-$(1)/c-tests \
+	        -Wl$$(comma)-rpath$$(comma)'$$$$ORIGIN/../c-tests' -lxenlight-glib $(GLIB_LIBS)) \
 	    -lxenstore -lxentoollog -lpthread $$(XEN_SAN_RT_$(2))
 	rm -f $$@.o
+$(XEN_B)/xen-$(1)/tests/test_xen_glib: $(XEN_B)/xen-$(1)/c-tests/libxenlight-glib.so
 
 # c-tests/ programs, instrumented, linked with this build's libxenlight
 # (run-nohv's LD_LIBRARY_PATH finds it; no rpath); with glib, the adapter

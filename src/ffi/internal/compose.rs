@@ -161,6 +161,9 @@ unsafe extern "C" fn deathcheck_watch(egc: *mut libxl__egc, w: *mut libxl__ev_xs
     if !p.is_null() {
         return; // the domain is still there
     }
+    // `watch_path` is the watch's own path, which stopping frees: copied
+    // first (Xen's libxl_event.c logs it after the stop, a use after free).
+    let watch_path = lossy(watch_path);
     // SAFETY: forwarded.
     unsafe { libxl__domaindeathcheck_stop(gc, dc) };
     if e != libc::ENOENT {
@@ -177,7 +180,7 @@ unsafe extern "C" fn deathcheck_watch(egc: *mut libxl__egc, w: *mut libxl__ev_xs
     // SAFETY: live gc.
     unsafe {
         with_core(gc, |c| {
-            crate::xl_log!(c, Error, "{}: domain {domid} removed ({} no longer in xenstore)", lossy(what), lossy(watch_path))
+            crate::xl_log!(c, Error, "{}: domain {domid} removed ({watch_path} no longer in xenstore)", lossy(what))
         })
     };
     if let Some(cb) = cb {
