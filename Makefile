@@ -164,3 +164,5 @@ fuzz:
 
 # Xen 4.17 tools/libs built stock and with our core: see xen/README.md.
 include xen/xen.mk
+# The benchmarks' test operations in Xen's libxenlight_test.so: xen/bench/bench.mk.
+include xen/bench/bench.mk
