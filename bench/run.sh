@@ -89,6 +89,10 @@ if [ -f "$b/xen/.done" ] && [ -n "$(find "$top/src" "$top/xen/bench/libxl_test_b
         -newer "$b/xen/.done" 2>/dev/null | head -1)" ]; then
     echo "- build/xen is older than src/ or xen/bench/: its columns are an older core's (make bench-xen relinks it)" >> "$w/notes"
 fi
+# build/xen with another core (make xen-selfcheck links Xen's own into it)
+if [ -f "$b/xen/CORE_ARCHIVE" ] && [ "$(cat "$b/xen/CORE_ARCHIVE")" != "$b/xen-core/libxl-core.a" ]; then
+    echo "- build/xen is linked with $(cat "$b/xen/CORE_ARCHIVE"), not our core: its columns are that core's (make bench-xen relinks ours)" >> "$w/notes"
+fi
 if [ -f "$b/xen-stock/.done" ] && [ -n "$(find "$top/xen/bench/libxl_test_bench.c" "$top/xen/bench/light-bench.mk" -newer "$b/xen-stock/.done" 2>/dev/null | head -1)" ]; then
     echo "- build/xen-stock is older than xen/bench/: its test ops may be an older version (make bench-xen rebuilds them)" >> "$w/notes"
 fi
@@ -233,6 +237,8 @@ done
         echo "on libxl's internal API, the same code on both cores (a comparison of the"
         echo "cores); *Rust ops*: the core's own, the same code as ours (the cost of"
         echo "being inside Xen's libxl). — : not measured there (see the notes)."
+        echo "Ranges over several runs, and why the full library differs from ours:"
+        echo "README.md, \"Beside Xen's libxl\"."
         [ -n "$missing_xen" ] && echo "Not built, so not shown:$missing_xen (\`make bench-xen\` builds them)."
         echo
         echo "Test operations each library ran (bound at run time, bench/which_ops.c):"
