@@ -92,8 +92,12 @@ $(B)/bench/%: bench/%.c bench/bench.h $(HEADERS) | lib
 # `make bench` (QUICK=1 for a short run): every bench/bench_*.c, results
 # in bench/results.md; each program runs under `timeout` (BENCH_TIMEOUT,
 # default 120 s). bench_timers resolves libxl_test_timeout with dlsym (-ldl).
+# Where build/xen and build/xen-stock exist, every program also runs on the
+# full library and on Xen's unmodified libxl 4.17, in the same run, their
+# figures beside ours; `make bench-xen` builds those first: the full
+# comparison (xen/bench/bench.mk, bench/README.md).
 .PHONY: bench
-bench: lib $(BENCHES)
+bench: lib $(BENCHES) $(B)/bench/which_ops
 	sh bench/run.sh $(B)
 
 $(B)/demo: c-tests/demo.c $(HEADERS) | lib
@@ -167,3 +171,6 @@ fuzz:
 
 # Xen 4.17 tools/libs built stock and with our core: see xen/README.md.
 include xen/xen.mk
+# The benchmarks on Xen's libxl too: make bench-xen, the test operations in
+# Xen's libxenlight_test.so (xen/bench/bench.mk).
+include xen/bench/bench.mk

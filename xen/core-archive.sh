@@ -15,6 +15,10 @@
 #      libxenlight_test.so links Xen's own C versions of them (built on
 #      libxl's internal API), which then take their place there, while
 #      libxenlight.so keeps ours (which the C tests of c-tests/ use).
+#      Likewise libxl_test_timeout, libxl_test_progress and
+#      libxl_test_childproc, whose C versions on libxl's internal API
+#      (xen/bench/libxl_test_bench.c) libxenlight_test.so links so that the
+#      benchmarks run the same test operations on Xen's core and on ours.
 set -eu
 lib=$1
 out=$2
@@ -42,7 +46,8 @@ libxl__sigchld_needed
 libxl__sigchld_notneeded
 LIST
 grep '^libxl__' "$tmp/exports" | grep -vxF -f "$tmp/default" > "$tmp/hidden" || true
-printf 'libxl_test_fdevent\nlibxl_test_timedereg\n' > "$tmp/weak"
+printf '%s\n' libxl_test_fdevent libxl_test_timedereg \
+    libxl_test_timeout libxl_test_progress libxl_test_childproc > "$tmp/weak"
 python3 "$(dirname "$0")/elf-hide.py" "$tmp/core.o" "$tmp/hidden" "$tmp/weak"
 rm -f "$out"
 ar rcs "$out" "$tmp/core.o"
