@@ -53,6 +53,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <libxl_test_childproc.h>
@@ -241,7 +242,7 @@ static void reaper_remove(libxl_ctx *ctx)
     pthread_mutex_unlock(&reaper_mx);
 }
 
-static volatile int reaper_stop;
+static atomic_int reaper_stop;   /* written by the main thread, read by the reaper */
 static pthread_t reaper_th;
 static int reaper_running;
 

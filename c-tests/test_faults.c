@@ -111,7 +111,7 @@ static int beforepoll_count(libxl_ctx *ctx)
 #define MAXOPS 4096
 static atomic_int completions[MAXOPS];  /* per op id */
 static atomic_int progress_seen;
-static volatile sig_atomic_t nsignals;
+static atomic_int nsignals;   /* signal handlers on several threads add to it */
 static atomic_int next_id;
 
 static void on_alarm(int sig)

@@ -219,8 +219,9 @@ static void case_sync_reused(xentoollog_logger *lg, int n)
         pthread_t t;
         pthread_create(&t, NULL, writer_main, &w);
         int rc = libxl_test_fdevent(ctx, extra[0], POLLIN, NULL);
-        double dt = now_ms() - w.at;
-        pthread_join(t, NULL);
+        double returned = now_ms();
+        pthread_join(t, NULL); /* w.at is the writer's: read after the join */
+        double dt = returned - w.at;
         if (rc) case_fail("synchronous op on fd %d rc=%d", extra[0], rc);
         if (dt > PROMPT_MS)
             case_fail("synchronous op on fd %d returned %.0f ms after the write (> %.0f ms)",
