@@ -19,6 +19,7 @@
 #define FOR_EVENT 0xa7
 
 static libxl_ctx *ctx;
+static xentoollog_logger *lg;
 static int calls;
 
 static void op_done(libxl_ctx *c, int rc, void *for_callback)
@@ -61,6 +62,7 @@ static void at_exit(void)
     }
     CHECK(calls == 1);
     CHECK_RC(libxl_ctx_free(ctx), 0);
+    xtl_logger_destroy(lg);
     close(p[0]);
     close(p[1]);
     case_end();
@@ -71,7 +73,8 @@ static void at_exit(void)
 int main(void)
 {
     watchdog(30);
-    ctx = test_ctx(test_logger());
+    lg = test_logger();
+    ctx = test_ctx(lg);
     /* Use the library on this thread first, so that whatever
      * thread-locals it has here exist, and are destroyed at exit. */
     int p[2];
