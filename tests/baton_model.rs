@@ -205,10 +205,12 @@ impl Model for BatonModel {
             A::Sleep(i) => {
                 let Th::InLib(Some(p)) = s.threads[i] else { unreachable!() };
                 s.pollers.set_made(p, false);
+                s.pollers.set_sleeping(p, true);
                 s.threads[i] = Th::Asleep(p, s.version);
             }
             A::Wake(i) => {
                 let Th::Asleep(p, _) = s.threads[i] else { unreachable!() };
+                s.pollers.set_sleeping(p, false);
                 s.pollers.drain(p).unwrap();
                 s.threads[i] = Th::InLib(Some(p));
             }

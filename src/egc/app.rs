@@ -68,7 +68,7 @@ impl Egc<'_> {
             return;
         }
         st.pollers.app_in_afterpoll = true;
-        self.afterpoll_dispatch(app, fds, now, Some(gen));
+        self.afterpoll_dispatch(app, fds, Some(now), Some(gen));
         self.st().pollers.app_in_afterpoll = false;
     }
 }

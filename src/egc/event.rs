@@ -160,6 +160,7 @@ mod tests {
         let mut egc = Egc::new(&ctx, "test");
         let w = egc.st().pollers.get().unwrap();
         egc.st().pollers.get_mut(w).wants_events = true;
+        egc.st().pollers.set_sleeping(w, true);
         egc.event_occurred(op(1));
         let fd = egc.s().pollers.wakeup_fd(w);
         assert_ne!(crate::sys::poll::recheck(fd, crate::sys::POLLIN), 0);

@@ -5,11 +5,14 @@
 //! Deregister undoes each, in reverse.
 //!
 //! Invariants:
-//! * **No spurious callbacks**: before a callback runs, the fd is polled
-//!   again with zero timeout for the registration's current events; the
-//!   callback runs only if something holds *now*, and gets those revents.
-//!   (The one exception: an fd the kernel has just said is closed, see
-//!   [`Egc::fd_closed`].)
+//! * **No spurious callbacks**: a callback runs only on a result that
+//!   holds now for the registration's current events, and gets those
+//!   revents. A result is taken as it is when it is fresh (this thread's
+//!   own sleep found it, no other level of the lock was taken since, so no
+//!   registration changed and nobody read the fd, and no callback has run
+//!   since: [`Egc::fresh`]); otherwise the fd is polled again with zero
+//!   timeout first. (One more exception: an fd the kernel has just said is
+//!   closed, see [`Egc::fd_closed`].)
 //! * The callback runs with the lock held, through the egc. It stays
 //!   registered afterwards unless it (or anyone) deregisters it; it may
 //!   deregister itself.
@@ -113,8 +116,12 @@ impl Egc<'_> {
     /// callback ran.
     pub(crate) fn fd_occurs(&mut self, ev: EvFd, fd: i32, revents_hint: i16) -> bool {
         let Some(events) = self.fd_dispatchable(ev, fd) else { return false };
-        let revents = sys::poll::recheck(fd, events);
-        crate::xl_log!(self.ctx, Debug, "ev_fd={ev} occurs fd={fd} events={events:#x} revents_hint={revents_hint:#x} revents_now={revents:#x}");
+        let revents = if self.fresh {
+            revents_hint & (events | sys::POLLERR | sys::POLLHUP | sys::POLLNVAL)
+        } else {
+            sys::poll::recheck(fd, events)
+        };
+        crate::xl_log!(self.ctx, Debug, "ev_fd={ev} occurs fd={fd} events={events:#x} revents_hint={revents_hint:#x} revents_now={revents:#x} fresh={}", self.fresh);
         if revents == 0 {
             return false;
         }
@@ -160,6 +167,8 @@ impl Egc<'_> {
             crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
         }
         let Some(mut cb) = self.st().fds.take_cb(ev) else { return false };
+        // The callback may read any fd: results after it are re-checked.
+        self.fresh = false;
         match &mut cb {
             FdHandler::Closure(f) => f(self, ev, fd, events, revents),
             FdHandler::Fn(f, data) => f(self, ev, fd, events, revents, *data),

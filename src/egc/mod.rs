@@ -179,6 +179,12 @@ pub struct Egc<'c> {
     /// are all done: at the end of [`Egc::flush_unlocked`] (each round of a
     /// loop) and when the egc goes.
     attached: Option<Box<dyn std::any::Any>>,
+    /// The fd results being dispatched are fresh: taken by this egc's own
+    /// sleep, with no other level of the lock taken since and no callback
+    /// run since (see `fd`'s "no spurious callbacks"). Set by a sleep for
+    /// its dispatch; cleared by every fd callback and when the dispatch
+    /// ends.
+    pub(crate) fresh: bool,
 }
 
 impl<'c> Egc<'c> {
@@ -193,7 +199,7 @@ impl<'c> Egc<'c> {
                  libxl_event.h forbids calling libxl from those"
             ));
         }
-        Egc { ctx, guard, outer: true, foreign: 0, attached: None }
+        Egc { ctx, guard, outer: true, foreign: 0, attached: None, fresh: false }
     }
 
     /// An egc for code already inside the library (libxl's internal C
@@ -202,7 +208,7 @@ impl<'c> Egc<'c> {
     /// holds that a sleep must release too (0 unless the entry point is
     /// one libxl calls with the ctx "locked exactly once").
     pub fn nested(ctx: &'c Ctx, foreign: u32) -> Egc<'c> {
-        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign, attached: None }
+        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign, attached: None, fresh: false }
     }
 
     /// The ctx's state, to change. A borrow of this egc: it cannot be held
@@ -317,7 +323,7 @@ impl<'c> Egc<'c> {
     /// lock, application calls without, each one's bookkeeping under a new
     /// outer egc (whose own drop runs what that queued).
     pub fn run_deferred(ctx: &Ctx) {
-        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None };
+        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false };
         drop(e);
     }
 }
@@ -359,7 +365,7 @@ fn run_app_calls(ctx: &Ctx, calls: Vec<AppCall>) {
     for AppCall { run, then } in calls {
         run();
         if !matches!(then, After::Nothing) {
-            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None };
+            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false };
             e.after_app_call(then);
         }
     }

@@ -52,6 +52,20 @@ fn sleep_slice(timeout: i32, start: u64, audit: bool) -> (i32, bool) {
     }
 }
 
+/// The first look of a sleep that may block (`timeout` not 0): a poll
+/// with zero timeout. When something is ready already (a synchronous
+/// operation on a ready fd) it is the only poll of the turn, and the
+/// kernel's cheapest (it neither reads the clock nor queues the thread on
+/// the fds' wait queues); otherwise it costs one short syscall before a
+/// sleep. Returns the number of ready entries (0 after a zero-timeout
+/// poll, or when none is ready).
+fn look(set: &mut [PollFd], timeout: i32) -> io::Result<usize> {
+    if timeout == 0 {
+        return Ok(0);
+    }
+    sys::poll::poll(set, 0)
+}
+
 /// Milliseconds from `now` to `deadline`, as poll(2) wants them: 0 if past,
 /// rounded up, at most 2 000 000 000.
 pub fn timeout_ms(deadline: u64, now: u64) -> i32 {
@@ -74,8 +88,9 @@ impl Egc<'_> {
     }
 
     /// Builds poller `pid`'s poll set from the fd registry and returns the
-    /// timeout (ms, -1 for none) implied by the earliest deadline.
-    pub fn make_set(&mut self, pid: PollerId, now: u64) -> i32 {
+    /// timeout (ms, -1 for none) implied by the earliest deadline, as seen
+    /// from `now()` (called only if there is a deadline).
+    pub fn make_set(&mut self, pid: PollerId, now: impl FnOnce() -> u64) -> i32 {
         let st = self.st();
         let wake_fd = st.pollers.wakeup_fd(pid);
         let (fds_reg, pollers) = (&st.fds, &mut st.pollers);
@@ -85,7 +100,7 @@ impl Egc<'_> {
         p.fds.push(sys::pollfd(wake_fd, sys::POLLIN));
         pollers.set_made(pid, false);
         match st.times.earliest() {
-            Some(deadline) => timeout_ms(deadline, now),
+            Some(deadline) => timeout_ms(deadline, now()),
             None => -1,
         }
     }
@@ -105,24 +120,41 @@ impl Egc<'_> {
                 return self.eventloop_iteration_epoll(pid);
             }
         }
-        let start = sys::clock::mono_ns();
-        let timeout = self.make_set(pid, start);
+        // The clock is read only for a deadline (`sleep_slice` needs
+        // `start` only then).
+        let mut start = 0;
+        let timeout = self.make_set(pid, || {
+            start = sys::clock::mono_ns();
+            start
+        });
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
         let audit = fds.len() > 1;
         // Idle for a whole audit period: poll the same set again, which
         // reports any fd closed meanwhile as POLLNVAL (the kernel does not
         // wake a sleeper when one of its fds is closed).
-        let r = self.unlocked(|| loop {
-            let (slice, capped) = sleep_slice(timeout, start, audit);
-            match sys::poll::poll(&mut fds, slice) {
-                Ok(0) if capped => continue,
-                other => break other,
+        self.st().pollers.set_sleeping(pid, true);
+        let epoch = self.ctx.state.epoch();
+        let r = self.unlocked(|| {
+            match look(&mut fds, timeout) {
+                Ok(0) => {}
+                other => return other,
+            }
+            loop {
+                let (slice, capped) = sleep_slice(timeout, start, audit);
+                match sys::poll::poll(&mut fds, slice) {
+                    Ok(0) if capped => continue,
+                    other => break other,
+                }
             }
         });
+        let fresh = self.ctx.state.epoch() == epoch;
+        self.st().pollers.set_sleeping(pid, false);
         let result = self.sleep_result(r.map(|_| ()));
         if result.is_ok() {
-            self.afterpoll_internal(pid, &fds, sys::clock::mono_ns());
+            self.fresh = fresh;
+            self.afterpoll_internal(pid, &fds);
+            self.fresh = false;
         }
         self.st().pollers.get_mut(pid).fds = fds;
         result
@@ -132,9 +164,12 @@ impl Egc<'_> {
     /// instance, the poller's wakeup pipe and the fds epoll refused, then
     /// (if the instance is readable) a non-blocking harvest of its results.
     fn eventloop_iteration_epoll(&mut self, pid: PollerId) -> Result<(), Rc> {
-        let start = sys::clock::mono_ns();
         let st = self.st();
-        let timeout = st.times.earliest().map_or(-1, |d| timeout_ms(d, start));
+        let mut start = 0;
+        let timeout = st.times.earliest().map_or(-1, |d| {
+            start = sys::clock::mono_ns();
+            timeout_ms(d, start)
+        });
         let interest = st.interest.as_mut().expect("checked by the caller");
         let mut closed = interest.take_closed();
         let (ep, beside) = interest.sleep_set();
@@ -151,16 +186,24 @@ impl Egc<'_> {
         buf.resize(EP_BATCH, epoll::events(1)[0]);
         let mut harvested = 0;
         let mut r = Ok(());
+        let mut fresh;
         loop {
             // fds found closed are reported now: look, but do not sleep.
             let (slice, capped) = if closed.is_empty() { sleep_slice(timeout, start, audit) } else { (0, false) };
+            self.st().pollers.set_sleeping(pid, true);
+            let epoch = self.ctx.state.epoch();
             let slept = self.unlocked(|| -> io::Result<usize> {
-                let n = sys::poll::poll(&mut set, slice)?;
+                let n = match look(&mut set, slice)? {
+                    0 => sys::poll::poll(&mut set, slice)?,
+                    n => n,
+                };
                 if n > 0 && set[0].revents != 0 {
                     harvested = ep.wait(&mut buf, 0)?.len();
                 }
                 Ok(n)
             });
+            fresh = self.ctx.state.epoch() == epoch;
+            self.st().pollers.set_sleeping(pid, false);
             match slept {
                 Ok(0) if capped => {
                     closed = self.idle_audit();
@@ -177,6 +220,8 @@ impl Egc<'_> {
         }
         let result = self.sleep_result(r);
         if result.is_ok() {
+            // (A callback for a closed fd clears `fresh`.)
+            self.fresh = fresh;
             for fd in closed {
                 self.fd_closed(fd);
             }
@@ -191,7 +236,8 @@ impl Egc<'_> {
             for ev in &buf[..harvested] {
                 self.dispatch_fd(epoll::data(ev) as i32, epoll::revents(ev), None);
             }
-            self.fire_due_timeouts(sys::clock::mono_ns());
+            self.fresh = false;
+            self.fire_due_timeouts_now();
         }
         let p = self.st().pollers.get_mut(pid);
         p.fds = set;
@@ -261,11 +307,13 @@ impl Egc<'_> {
     /// Dispatches the results of a poll over a poll set made for poller
     /// `pid`: fd callbacks by fd number (each fd once, however many entries
     /// it had), the wakeup pipe, then every timeout due at or before `now`.
-    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd], now: u64) {
-        self.afterpoll_dispatch(pid, fds, now, None);
+    pub fn afterpoll_internal(&mut self, pid: PollerId, fds: &[PollFd]) {
+        self.afterpoll_dispatch(pid, fds, None, None);
     }
 
-    pub(super) fn afterpoll_dispatch(&mut self, pid: PollerId, fds: &[PollFd], now: u64, app_gen: Option<u32>) {
+    /// As `afterpoll_internal`, the clock read `now` (`None`: read here,
+    /// only if a timeout is registered).
+    pub(super) fn afterpoll_dispatch(&mut self, pid: PollerId, fds: &[PollFd], now: Option<u64>, app_gen: Option<u32>) {
         let wake = self.s().pollers.wakeup_fd(pid);
         let mut ready: smallvec::SmallVec<[(i32, i16); 8]> = smallvec::SmallVec::new();
         sys::poll::for_each_ready(fds, |i| ready.push((fds[i].fd, fds[i].revents)));
@@ -284,7 +332,10 @@ impl Egc<'_> {
                 self.dispatch_fd(fd, revents, app_gen);
             }
         }
-        self.fire_due_timeouts(now);
+        match now {
+            Some(now) => self.fire_due_timeouts(now),
+            None => self.fire_due_timeouts_now(),
+        }
     }
 }
 
@@ -379,6 +430,76 @@ mod tests {
             let ms = t0.elapsed().as_millis();
             assert!((900..2400).contains(&ms), "{backend:?}: found by the audit after one period: {ms} ms");
             egc.ao_complete(ao, 0);
+            egc.st().pollers.put(pid);
+        }
+    }
+
+    /// Two registrations on one readable pipe, each callback draining it:
+    /// the sleep's fresh result serves the first; the second is re-checked
+    /// (the first callback may have read the fd) and does not run. On each
+    /// backend.
+    #[test]
+    fn fresh_results_are_trusted_only_until_a_callback_runs() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for backend in [sys::Backend::Poll, sys::Backend::Epoll] {
+            let ctx = testutil::ctx_with(backend);
+            let (r, w) = testutil::pipe();
+            let fd = r.as_raw_fd();
+            nix::unistd::write(&w, b"x").unwrap();
+            let ran = std::sync::Arc::new(AtomicUsize::new(0));
+            let mut egc = Egc::new(&ctx, "test");
+            for _ in 0..2 {
+                let n = ran.clone();
+                egc.ev_fd_register(None, fd, POLLIN, Box::new(move |_, _, fd, _, _| {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let mut b = [0u8; 8];
+                    let _ = nix::unistd::read(fd, &mut b);
+                }))
+                .unwrap();
+            }
+            let pid = egc.st().pollers.get().unwrap();
+            egc.eventloop_iteration(pid).unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 1, "{backend:?}: the second callback's result was stale");
+            assert!(!egc.fresh, "{backend:?}: nothing is fresh after the dispatch");
+            egc.st().pollers.put(pid);
+        }
+    }
+
+    /// A sleeper whose poll saw an fd readable, while another thread held
+    /// the lock and read the fd dry before the sleeper took the lock back:
+    /// the result is not fresh, it is re-checked, no callback runs. On each
+    /// backend.
+    #[test]
+    fn a_result_is_rechecked_when_another_thread_held_the_lock_meanwhile() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for backend in [sys::Backend::Poll, sys::Backend::Epoll] {
+            let ctx = testutil::ctx_with(backend);
+            let (r1, w1) = testutil::pipe();
+            let (r2, w2) = testutil::pipe();
+            let ran = std::sync::Arc::new(AtomicUsize::new(0));
+            let mut egc = Egc::new(&ctx, "test");
+            let n = ran.clone();
+            egc.ev_fd_register(None, r1.as_raw_fd(), POLLIN, Box::new(move |_, _, _, _, _| {
+                n.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+            egc.ev_fd_register(None, r2.as_raw_fd(), POLLIN, Box::new(|_, _, _, _, _| {})).unwrap();
+            let pid = egc.st().pollers.get().unwrap();
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // Taken once the sleeper has released it to poll.
+                    let other = Egc::new(&ctx, "other");
+                    nix::unistd::write(&w1, b"x").unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(30)); // its poll returns
+                    let mut b = [0u8; 8];
+                    nix::unistd::read(r1.as_raw_fd(), &mut b).unwrap(); // read dry
+                    nix::unistd::write(&w2, b"y").unwrap(); // (in case its poll missed w1)
+                    drop(other);
+                });
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                egc.eventloop_iteration(pid).unwrap();
+            });
+            assert_eq!(ran.load(Ordering::SeqCst), 0, "{backend:?}: a stale result ran a callback");
             egc.st().pollers.put(pid);
         }
     }

@@ -132,6 +132,14 @@ impl Egc<'_> {
     }
 
     /// Fires, in deadline order, every timeout due at or before `now`.
+    /// [`Egc::fire_due_timeouts`] at the clock's time, read only if a
+    /// timeout is registered.
+    pub(crate) fn fire_due_timeouts_now(&mut self) {
+        if self.st().times.earliest().is_some() {
+            self.fire_due_timeouts(crate::sys::clock::mono_ns());
+        }
+    }
+
     pub(crate) fn fire_due_timeouts(&mut self, now: u64) {
         while let Some((d, ev)) = self.st().times.earliest_entry() {
             if d > now {

@@ -19,11 +19,15 @@
 //! * `owner`/`depth` record which thread holds how many of *our* levels,
 //!   so a thread can tell that it is inside already (C code's own levels
 //!   are not counted: the C caller says how many it holds).
+//! * `epoch` counts the levels taken by [`Locked::lock`]: every way into
+//!   the guarded value. A thread that released the lock ([`Level::unlocked`],
+//!   which takes it back without counting) and finds `epoch` unchanged knows
+//!   nobody reached the value meanwhile.
 
 use std::cell::{OnceCell, RefCell, RefMut, UnsafeCell};
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// A recursive mutex: ours, or one that belongs to C.
 enum Mutex {
@@ -46,6 +50,8 @@ pub struct Locked<T> {
     owner: AtomicUsize,
     /// How many of our levels that thread holds.
     depth: AtomicU32,
+    /// Levels taken by `lock` so far (changed only with the mutex held).
+    epoch: AtomicU64,
     value: RefCell<T>,
 }
 
@@ -89,7 +95,7 @@ impl<T> Locked<T> {
         if r != 0 {
             return Err(io::Error::from_raw_os_error(r));
         }
-        Ok(Locked { mutex: Mutex::Own(m), owner: AtomicUsize::new(0), depth: AtomicU32::new(0), value: RefCell::new(value) })
+        Ok(Locked { mutex: Mutex::Own(m), owner: AtomicUsize::new(0), depth: AtomicU32::new(0), epoch: AtomicU64::new(0), value: RefCell::new(value) })
     }
 
     /// `value` behind a recursive mutex that belongs to C (libxl's
@@ -99,7 +105,13 @@ impl<T> Locked<T> {
     /// `mutex` is an initialised recursive pthread mutex that stays valid,
     /// and is not destroyed, for as long as the returned value lives.
     pub unsafe fn with_mutex(mutex: *mut libc::pthread_mutex_t, value: T) -> Locked<T> {
-        Locked { mutex: Mutex::Foreign(mutex), owner: AtomicUsize::new(0), depth: AtomicU32::new(0), value: RefCell::new(value) }
+        Locked {
+            mutex: Mutex::Foreign(mutex),
+            owner: AtomicUsize::new(0),
+            depth: AtomicU32::new(0),
+            epoch: AtomicU64::new(0),
+            value: RefCell::new(value),
+        }
     }
 
     /// Takes one level of the lock (blocking).
@@ -108,7 +120,15 @@ impl<T> Locked<T> {
         let me = thread_key();
         self.owner.store(me, Ordering::Relaxed);
         self.depth.fetch_add(1, Ordering::Relaxed);
+        // A plain load and store: only the mutex holder writes it.
+        self.epoch.store(self.epoch.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         Level { l: self, _not_send: PhantomData }
+    }
+
+    /// Levels taken by [`Locked::lock`] so far (see the module comment).
+    /// Meaningful to the holder of the mutex.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
     }
 
     /// How many of our levels this thread holds (0: none).
@@ -286,6 +306,23 @@ mod tests {
         drop(inner);
         drop(_outer);
         l.raw_unlock();
+    }
+
+    /// The epoch tells a thread that took the lock back whether anyone
+    /// reached the value while it was released.
+    #[test]
+    fn epoch_unchanged_means_nobody_took_the_lock_meanwhile() {
+        let l = Arc::new(Locked::new(0u32).unwrap());
+        let mut a = l.lock();
+        let e0 = l.epoch();
+        a.unlocked(0, || {});
+        assert_eq!(l.epoch(), e0, "taking it back is not counted");
+        let l2 = l.clone();
+        a.unlocked(0, || std::thread::spawn(move || drop(l2.lock())).join().unwrap());
+        assert_ne!(l.epoch(), e0, "another thread's level is counted");
+        let e1 = l.epoch();
+        drop(l.lock());
+        assert_ne!(l.epoch(), e1, "so is a nested level (a re-entry)");
     }
 
     #[test]

@@ -32,7 +32,11 @@
 //!   so it may be asleep on that set) it is woken; if no active internal
 //!   poller is up to date, one stale one is woken (and counts as up to
 //!   date: it will make a new set);
-//! * making a set clears the poller's `osevents_added`.
+//! * making a set clears the poller's `osevents_added`;
+//! * only sleepers are woken: an active internal poller whose thread is
+//!   not asleep (it holds the lock, or runs callbacks unlocked) checks
+//!   what it waits for and makes a fresh set before it sleeps, so it
+//!   counts as up to date, and its thread never writes its own pipe.
 //!   Because only code holding an `Egc` can add osevents, and every `Egc` is
 //!   dropped before its thread leaves the library, the property holds on
 //!   every exit path.
@@ -85,6 +89,11 @@ pub struct Poller<W = Wakeup> {
     pub osevents_added: bool,
     /// In use by a thread (or the application poller).
     active: bool,
+    /// Its thread sleeps on its set (between making it, lock held, and
+    /// taking the lock back). An internal poller that is not sleeping needs
+    /// no wakeup: its thread checks what it waits for, and makes a fresh
+    /// set, before it sleeps again (a thread never wakes itself).
+    sleeping: bool,
     /// The thread using it waits for events (`libxl_event_wait`).
     pub wants_events: bool,
     /// Its set is an epoll sleep (else a poll set): new fds do not make it
@@ -105,6 +114,7 @@ impl<W: Clone> Clone for Poller<W> {
             pipe_nonempty: self.pipe_nonempty,
             osevents_added: self.osevents_added,
             active: self.active,
+            sleeping: self.sleeping,
             wants_events: self.wants_events,
             on_ep: self.on_ep,
             fds: self.fds.clone(),
@@ -120,6 +130,7 @@ impl<W: WakeFd> Poller<W> {
             pipe_nonempty: false,
             osevents_added: false,
             active: false,
+            sleeping: false,
             wants_events: false,
             on_ep: false,
             fds: Vec::new(),
@@ -185,6 +196,7 @@ impl<W: WakeFd> Pollers<W> {
         if let Some(p) = self.slab.get_mut(id) {
             if p.active {
                 p.active = false;
+                p.sleeping = false;
                 p.wants_events = false;
                 self.active.retain(|&a| a != id);
                 self.idle.push(id);
@@ -201,13 +213,23 @@ impl<W: WakeFd> Pollers<W> {
     }
 
     /// Makes the poller's wakeup fd readable (once; repeats are merged).
+    /// An internal poller whose thread is not sleeping is not written to
+    /// (see `sleeping`); the application poller always is (the
+    /// application's loop may be about to poll).
     pub fn wake(&mut self, id: PollerId) -> io::Result<()> {
+        let is_app = self.app == Some(id);
         let p = self.get_mut(id);
-        if p.pipe_nonempty {
+        if p.pipe_nonempty || !(p.sleeping || is_app) {
             return Ok(());
         }
         p.pipe_nonempty = true;
         p.wakeup.wake()
+    }
+
+    /// Poller `id`'s thread starts (true: lock held, its set just made) or
+    /// stops (false: lock taken back) sleeping on its set.
+    pub fn set_sleeping(&mut self, id: PollerId, sleeping: bool) {
+        self.get_mut(id).sleeping = sleeping;
     }
 
     /// Empties the wakeup pipe after the poller saw it readable.
@@ -298,8 +320,10 @@ impl<W: WakeFd> Pollers<W> {
             if Some(id) == app {
                 continue;
             }
-            if !self.get_ref(id).osevents_added {
-                // Someone is up to date and will wake as needed.
+            let p = self.get_ref(id);
+            if !p.osevents_added || !p.sleeping {
+                // Someone is up to date and will wake as needed (a thread
+                // that is not asleep makes a fresh set before it sleeps).
                 return wake;
             }
             victim.get_or_insert(id);
@@ -353,6 +377,8 @@ mod tests {
     fn unstale_liveness_one_stale_sleeper_is_woken_when_none_is_up_to_date() {
         let mut p = pollers();
         let (a, b) = (p.get().unwrap(), p.get().unwrap());
+        p.set_sleeping(a, true);
+        p.set_sleeping(b, true);
         p.app_armed = true; // as after a beforepoll
         p.note_osevent_added();
         p.baton_pass().unwrap();
@@ -400,12 +426,38 @@ mod tests {
     fn wakeups_are_merged_and_drained() {
         let mut p = pollers();
         let a = p.get().unwrap();
+        p.set_sleeping(a, true);
         for _ in 0..10 {
             p.wake(a).unwrap();
         }
         assert!(woken(&p, a));
         p.drain(a).unwrap();
         assert!(!woken(&p, a));
+    }
+
+    /// A poller whose thread is not asleep (it holds the lock, or runs
+    /// callbacks) is neither written to nor picked as the stale victim: it
+    /// makes a fresh set before it sleeps. The same poller asleep is.
+    #[test]
+    fn a_thread_never_wakes_itself() {
+        let mut p = pollers();
+        let a = p.get().unwrap();
+        p.wake(a).unwrap();
+        assert!(!woken(&p, a) && !p.is_woken(a), "awake thread: no byte written");
+        p.note_osevent_added();
+        p.baton_pass().unwrap();
+        assert!(!woken(&p, a), "awake thread counts as up to date for the baton");
+        p.set_sleeping(a, true);
+        p.baton_pass().unwrap();
+        assert!(woken(&p, a), "asleep on a stale set: woken");
+        p.drain(a).unwrap();
+        p.set_sleeping(a, false);
+        p.put(a);
+        let b = p.get().unwrap();
+        p.wake(b).unwrap();
+        assert!(!woken(&p, b), "put clears sleeping");
+        p.wake(p.app()).unwrap();
+        assert!(woken(&p, p.app()), "the application poller is always written");
     }
 
     #[test]
