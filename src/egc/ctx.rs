@@ -15,7 +15,7 @@
 //! * The ctx is `Sync`: any thread may call any entry point at any time.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::sys::lock::Locked;
 
@@ -90,6 +90,9 @@ pub struct Ctx {
     /// (by the idle audit or any other fd check) aborts the program, so
     /// that no test passes because a check rescued a sleeper.
     pub(crate) audit_fail: bool,
+    /// The lock's epoch when the last `libxl_osevent_beforepoll` that
+    /// handed out a set released the lock (see `app`); `u64::MAX`: none.
+    pub(crate) app_set_epoch: AtomicU64,
 }
 
 static NEXT_CTX_ID: AtomicUsize = AtomicUsize::new(1);
@@ -122,6 +125,7 @@ impl Ctx {
             in_hook: AtomicUsize::new(0),
             backend: crate::sys::backend(),
             audit_fail: std::env::var_os("LIBXL_TEST_AUDIT").is_some_and(|v| v == "fail"),
+            app_set_epoch: AtomicU64::new(u64::MAX),
         };
         if no_baton {
             crate::xl_log!(&ctx, Warn, "LIBXL_TEST_NO_BATON=1: baton passing disabled (test aid; hangs are expected)");

@@ -185,6 +185,9 @@ pub struct Egc<'c> {
     /// its dispatch; cleared by every fd callback and when the dispatch
     /// ends.
     pub(crate) fresh: bool,
+    /// A `libxl_osevent_beforepoll` handed out a set: when this egc lets
+    /// the lock go, the lock's epoch is noted for the afterpoll (`app`).
+    pub(crate) app_set_made: bool,
 }
 
 impl<'c> Egc<'c> {
@@ -199,7 +202,7 @@ impl<'c> Egc<'c> {
                  libxl_event.h forbids calling libxl from those"
             ));
         }
-        Egc { ctx, guard, outer: true, foreign: 0, attached: None, fresh: false }
+        Egc { ctx, guard, outer: true, foreign: 0, attached: None, fresh: false, app_set_made: false }
     }
 
     /// An egc for code already inside the library (libxl's internal C
@@ -208,7 +211,7 @@ impl<'c> Egc<'c> {
     /// holds that a sleep must release too (0 unless the entry point is
     /// one libxl calls with the ctx "locked exactly once").
     pub fn nested(ctx: &'c Ctx, foreign: u32) -> Egc<'c> {
-        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign, attached: None, fresh: false }
+        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign, attached: None, fresh: false, app_set_made: false }
     }
 
     /// The ctx's state, to change. A borrow of this egc: it cannot be held
@@ -323,13 +326,26 @@ impl<'c> Egc<'c> {
     /// lock, application calls without, each one's bookkeeping under a new
     /// outer egc (whose own drop runs what that queued).
     pub fn run_deferred(ctx: &Ctx) {
-        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false };
+        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false, app_set_made: false };
         drop(e);
     }
 }
 
 impl Drop for Egc<'_> {
     fn drop(&mut self) {
+        self.release();
+        if self.app_set_made {
+            // The lock is still held (its level goes after this), and every
+            // level this egc's bookkeeping took is counted by now.
+            self.ctx.app_set_epoch.store(self.ctx.state.epoch(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Egc<'_> {
+    /// What dropping an egc does before its lock level goes: immediates,
+    /// the baton, the application calls.
+    fn release(&mut self) {
         if std::thread::panicking() {
             // The boundary reports the panic; the lock level goes with the
             // `Level`. Nothing of the application's runs now.
@@ -365,7 +381,7 @@ fn run_app_calls(ctx: &Ctx, calls: Vec<AppCall>) {
     for AppCall { run, then } in calls {
         run();
         if !matches!(then, After::Nothing) {
-            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false };
+            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false, app_set_made: false };
             e.after_app_call(then);
         }
     }

@@ -75,7 +75,8 @@ impl<H> FdRegistry<H> {
         if events != 0 {
             self.dense_add(ev, fd, events);
         }
-        self.by_fd.add(fd, ev);
+        let slab = &self.slab;
+        self.by_fd.add(fd, ev, events, |t| slab.get(t).map_or(0, |e| e.events));
         ev
     }
 
@@ -85,7 +86,7 @@ impl<H> FdRegistry<H> {
         if e.dense != NOT_DENSE {
             self.dense_remove(e.dense);
         }
-        self.by_fd.remove(e.fd, ev);
+        self.by_fd.remove(e.fd, ev, e.events);
         Some(e)
     }
 
@@ -94,6 +95,7 @@ impl<H> FdRegistry<H> {
         let e = self.slab.get_mut(ev)?;
         let (fd, old, idx) = (e.fd, e.events, e.dense);
         e.events = events;
+        self.by_fd.set_events(fd, old, events);
         match (idx == NOT_DENSE, events != 0) {
             (true, true) => self.dense_add(ev, fd, events),
             (false, false) => {
@@ -188,7 +190,10 @@ impl<H> FdRegistry<H> {
 
     /// The union of the events the registrations of `fd` ask for.
     pub fn union_events(&self, fd: i32) -> i16 {
-        self.by_fd.get(fd).map_or(0, |r| r.iter().filter_map(|&t| self.slab.get(t)).fold(0, |acc, e| acc | e.events))
+        match self.by_fd.direct(fd) {
+            Some(t) => self.slab.get(t).map_or(0, |e| e.events),
+            None => self.by_fd.multi_union(fd).unwrap_or(0),
+        }
     }
 }
 

@@ -158,11 +158,14 @@ pub struct Pollers<W = Wakeup> {
     /// registration is dispatched from the application's afterpoll at most
     /// once per set (as libxl does), whatever array the application passes.
     pub app_set_gen: u32,
+    /// Where the last set handed out was written (address, entries), to
+    /// tell an afterpoll on that very array from one on another.
+    pub app_set_at: (usize, usize),
 }
 
 impl<W> Default for Pollers<W> {
     fn default() -> Self {
-        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_armed: false, app_in_afterpoll: false, app_set_gen: 0 }
+        Pollers { slab: Slab::new(), idle: Vec::new(), active: Vec::new(), app: None, app_armed: false, app_in_afterpoll: false, app_set_gen: 0, app_set_at: (0, 0) }
     }
 }
 
