@@ -53,6 +53,9 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The hasher builder of [`FastMap`], for tables that hash by hand.
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 

@@ -10,10 +10,12 @@
 //!   travel through a C `void *` and come back, and `Option<Token>` costs
 //!   no more than a token.
 //! * Slots live in fixed-size pages, so a slab never reallocates (no
-//!   copying, no doubling slack beyond one page).
-//! * Slot indices stay below [`MAX_SLOTS`] (2^31), so bit 31 of a packed
-//!   token is always clear: users may use it to tag what kind of token a
-//!   word holds (the osevent hooks do).
+//!   copying, no doubling slack beyond one page). A page keeps its slots'
+//!   generations apart from their values, so a value's alignment costs
+//!   no padding beside its 4-byte generation.
+//! * Slot indices stay below [`MAX_SLOTS`] (2^30), so bits 30 and 31 of a
+//!   packed token are always clear: users may use them to tag what kind of
+//!   token a word holds (the osevent hooks, an ao's lists do).
 //! * A token is 64 bits (32 of generation, 32 of slot), and travels through
 //!   a C `void *`: the crate builds only where pointers are 64 bits wide
 //!   (refused at compile time elsewhere, rather than silently dropping the
@@ -31,8 +33,8 @@ const _: () = assert!(std::mem::size_of::<Token>() == 8 && std::mem::size_of::<O
 use std::fmt;
 use std::num::NonZeroU64;
 
-/// Slots per slab: indices never use bit 31.
-pub const MAX_SLOTS: usize = 1 << 31;
+/// Slots per slab: indices never use bits 30 and 31.
+pub const MAX_SLOTS: usize = 1 << 30;
 
 /// A handle to a slot's current occupant: generation (high 32 bits, never
 /// 0) and slot index (low 32 bits).
@@ -84,19 +86,21 @@ impl fmt::Display for Token {
     }
 }
 
-#[derive(Clone)]
-struct Slot<T> {
-    gen: u32,
-    val: Option<T>,
-}
-
 /// Slots per page.
 const PAGE: usize = 256;
+
+/// `PAGE` slots (or fewer, in the last page): slot `i` is `gens[i]` and
+/// `vals[i]`, both vectors allocated at full size once.
+#[derive(Clone)]
+struct Page<T> {
+    gens: Vec<u32>,
+    vals: Vec<Option<T>>,
+}
 
 /// A slab of `T` addressed by [`Token`].
 #[derive(Clone)]
 pub struct Slab<T> {
-    pages: Vec<Vec<Slot<T>>>,
+    pages: Vec<Page<T>>,
     free: Vec<u32>,
     len: usize,
 }
@@ -120,51 +124,61 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
-    fn slot(&self, idx: u32) -> Option<&Slot<T>> {
+    /// Slot `idx`: its generation and value.
+    fn slot(&self, idx: u32) -> Option<(u32, &Option<T>)> {
         let i = idx as usize;
-        self.pages.get(i / PAGE)?.get(i % PAGE)
+        let p = self.pages.get(i / PAGE)?;
+        Some((*p.gens.get(i % PAGE)?, p.vals.get(i % PAGE)?))
     }
 
-    fn slot_mut(&mut self, idx: u32) -> Option<&mut Slot<T>> {
+    fn slot_mut(&mut self, idx: u32) -> Option<(&mut u32, &mut Option<T>)> {
         let i = idx as usize;
-        self.pages.get_mut(i / PAGE)?.get_mut(i % PAGE)
+        let p = self.pages.get_mut(i / PAGE)?;
+        Some((p.gens.get_mut(i % PAGE)?, p.vals.get_mut(i % PAGE)?))
     }
 
     /// Stores `val` and returns its token.
     pub fn insert(&mut self, val: T) -> Token {
         self.len += 1;
         if let Some(idx) = self.free.pop() {
-            let slot = self.slot_mut(idx).expect("free list holds valid slots");
-            debug_assert!(slot.val.is_none());
-            slot.val = Some(val);
-            return Token::new(idx, slot.gen);
+            let (gen, slot) = self.slot_mut(idx).expect("free list holds valid slots");
+            debug_assert!(slot.is_none());
+            *slot = Some(val);
+            return Token::new(idx, *gen);
         }
-        if self.pages.last().is_none_or(|p| p.len() == PAGE) {
-            self.pages.push(Vec::with_capacity(PAGE));
+        if self.pages.last().is_none_or(|p| p.vals.len() == PAGE) {
+            self.pages.push(Page { gens: Vec::with_capacity(PAGE), vals: Vec::with_capacity(PAGE) });
         }
         let n = self.pages.len() - 1;
         let page = &mut self.pages[n];
-        let at = n * PAGE + page.len();
-        assert!(at < MAX_SLOTS, "a slab holds fewer than 2^31 slots");
+        let at = n * PAGE + page.vals.len();
+        assert!(at < MAX_SLOTS, "a slab holds fewer than 2^30 slots");
         let idx = at as u32;
-        page.push(Slot { gen: 1, val: Some(val) });
+        page.gens.push(1);
+        page.vals.push(Some(val));
         Token::new(idx, 1)
     }
 
     pub fn get(&self, t: Token) -> Option<&T> {
-        let slot = self.slot(t.idx())?;
-        if slot.gen != t.gen() {
+        let (gen, val) = self.slot(t.idx())?;
+        if gen != t.gen() {
             return None;
         }
-        slot.val.as_ref()
+        val.as_ref()
     }
 
     pub fn get_mut(&mut self, t: Token) -> Option<&mut T> {
-        let slot = self.slot_mut(t.idx())?;
-        if slot.gen != t.gen() {
+        let (gen, val) = self.slot_mut(t.idx())?;
+        if *gen != t.gen() {
             return None;
         }
-        slot.val.as_mut()
+        val.as_mut()
+    }
+
+    /// The value in slot `index`, whatever its generation: for callers
+    /// that keep slot numbers of values they know to be live.
+    pub fn get_mut_at(&mut self, index: u32) -> Option<&mut T> {
+        self.slot_mut(index)?.1.as_mut()
     }
 
     pub fn contains(&self, t: Token) -> bool {
@@ -173,12 +187,12 @@ impl<T> Slab<T> {
 
     /// Takes the value out and retires the token.
     pub fn remove(&mut self, t: Token) -> Option<T> {
-        let slot = self.slot_mut(t.idx())?;
-        if slot.gen != t.gen() || slot.val.is_none() {
+        let (gen, slot) = self.slot_mut(t.idx())?;
+        if *gen != t.gen() || slot.is_none() {
             return None;
         }
-        let v = slot.val.take();
-        slot.gen = slot.gen.wrapping_add(1).max(1);
+        let v = slot.take();
+        *gen = gen.wrapping_add(1).max(1);
         self.free.push(t.idx());
         self.len -= 1;
         v
@@ -186,14 +200,19 @@ impl<T> Slab<T> {
 
     /// Every live (token, value) pair, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Token, &T)> {
-        self.pages.iter().flatten().enumerate().filter_map(|(i, s)| s.val.as_ref().map(|v| (Token::new(i as u32, s.gen), v)))
+        self.pages
+            .iter()
+            .flat_map(|p| p.gens.iter().zip(p.vals.iter()))
+            .enumerate()
+            .filter_map(|(i, (&gen, v))| v.as_ref().map(|v| (Token::new(i as u32, gen), v)))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Token, &mut T)> {
-        self.pages.iter_mut().flatten().enumerate().filter_map(|(i, s)| {
-            let gen = s.gen;
-            s.val.as_mut().map(move |v| (Token::new(i as u32, gen), v))
-        })
+        self.pages
+            .iter_mut()
+            .flat_map(|p| p.gens.iter().zip(p.vals.iter_mut()))
+            .enumerate()
+            .filter_map(|(i, (&gen, v))| v.as_mut().map(move |v| (Token::new(i as u32, gen), v)))
     }
 
     /// Live tokens, collected (for loops that mutate the slab).
@@ -202,9 +221,31 @@ impl<T> Slab<T> {
     }
 }
 
+/// Makes room for `more` items in `v`, growing it by a quarter at a time
+/// (at least 64 items) rather than doubling: the registries' dense arrays
+/// are per-registration memory, and doubling leaves up to half of them
+/// unused (a quarter keeps the amortised copying linear).
+pub fn grow_gently<T>(v: &mut Vec<T>, more: usize) {
+    let need = v.len() + more;
+    if need > v.capacity() {
+        let target = need.max(v.capacity() + v.capacity() / 4).max(64);
+        v.reserve_exact(target - v.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gentle_growth_leaves_at_most_a_quarter_unused() {
+        let mut v: Vec<u64> = Vec::new();
+        for i in 0..100_000u64 {
+            grow_gently(&mut v, 1);
+            v.push(i);
+            assert!(v.capacity() <= (v.len() + v.len() / 4).max(64), "len {} capacity {}", v.len(), v.capacity());
+        }
+    }
 
     #[test]
     fn stale_token_after_slot_reuse_is_ignored() {

@@ -31,12 +31,11 @@
 //!   the root completes.
 #![forbid(unsafe_code)]
 
-use smallvec::SmallVec;
 
 use super::Egc;
 use crate::rc::{Rc, ERROR_ABORTED, ERROR_FAIL, ERROR_NOTFOUND};
 use crate::reg::ao::abort::{AbortAction, AbortRef, AbortTarget};
-use crate::reg::ao::{AbortKey, AoHow, AopHow, Mode, Owned, Phase};
+use crate::reg::ao::{AbortKey, AoHow, AopHow, Mode, Owned, OwnedRef, Phase};
 use crate::reg::event::{Event, EventKind};
 use crate::reg::{AbrtId, AoId, EvTime};
 
@@ -220,16 +219,15 @@ impl Egc<'_> {
     /// Records that `ao` owns a source (released at completion).
     pub(crate) fn ao_own(&mut self, ao: AoId, what: Owned) {
         if let Some(e) = self.st().aos.try_get_mut(ao) {
-            e.owned.push(what);
+            e.owned.push(OwnedRef::pack(what));
         }
     }
 
     fn ao_release_owned(&mut self, ao: AoId) {
         let owned = std::mem::take(&mut self.st().aos.get_mut(ao).owned);
         // Newest first, as a C operation would tear down.
-        let owned: SmallVec<[Owned; 1]> = owned.into_iter().rev().collect();
-        for o in owned {
-            match o {
+        for &o in owned.as_slice().iter().rev() {
+            match o.unpack() {
                 Owned::Fd(ev) => self.ev_fd_deregister(ev),
                 Owned::Time(ev) => self.ev_time_deregister(ev),
                 Owned::Abortable(a) => self.ao_abortable_deregister(a),

@@ -36,8 +36,9 @@ pub struct FdRegistry<H> {
     by_fd: FdIndex,
     /// One `pollfd` per registration with non-zero events.
     dense: Vec<PollFd>,
-    /// The registration behind each `dense` entry.
-    dense_owner: Vec<EvFd>,
+    /// The registration behind each `dense` entry (its slot: live, so its
+    /// generation need not be checked).
+    dense_owner: Vec<u32>,
 }
 
 impl<H> Default for FdRegistry<H> {
@@ -145,8 +146,10 @@ impl<H> FdRegistry<H> {
 
     fn dense_add(&mut self, ev: EvFd, fd: i32, events: i16) {
         let idx = u32::try_from(self.dense.len()).expect("fewer than 2^32 registrations");
+        crate::token::grow_gently(&mut self.dense, 1);
+        crate::token::grow_gently(&mut self.dense_owner, 1);
         self.dense.push(sys::pollfd(fd, events));
-        self.dense_owner.push(ev);
+        self.dense_owner.push(ev.index() as u32);
         if let Some(e) = self.slab.get_mut(ev) {
             e.dense = idx;
         }
@@ -157,7 +160,7 @@ impl<H> FdRegistry<H> {
         self.dense.swap_remove(i);
         self.dense_owner.swap_remove(i);
         if let Some(&moved) = self.dense_owner.get(i) {
-            if let Some(e) = self.slab.get_mut(moved) {
+            if let Some(e) = self.slab.get_mut_at(moved) {
                 e.dense = idx;
             }
         }

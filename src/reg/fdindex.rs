@@ -142,6 +142,8 @@ impl FdIndex {
     pub fn add(&mut self, fd: i32, ev: EvFd, events: i16, events_of: impl FnOnce(EvFd) -> i16) {
         if let Some(i) = direct_index(fd) {
             if self.direct.len() <= i {
+                let more = i + 1 - self.direct.len();
+                crate::token::grow_gently(&mut self.direct, more);
                 self.direct.resize(i + 1, None);
             }
             if let Some(first) = self.direct[i].take() {

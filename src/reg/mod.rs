@@ -33,6 +33,7 @@ pub mod child;
 pub mod event;
 pub mod fd;
 pub mod fdindex;
+pub mod few;
 pub mod foreign;
 pub mod hooks;
 pub mod poller;

@@ -11,10 +11,18 @@
 //!   one reachable through `older`.
 //! * Creation numbers are compared as ages (wrapping arithmetic), so their
 //!   wrap after 2^32 aos does not reorder anything.
+//! * `newest` holds ao handles only (8 bytes and a control byte each): an
+//!   ao's key is read from its entry (`key_of`), which every ao in the
+//!   index has, since only aos in progress are in it.
 #![forbid(unsafe_code)]
 
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
+
 use super::super::AoId;
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FxBuild};
 
 /// How `libxl_ao_abort` names an operation: exactly the fields libxl
 /// compares. (Packed: `cb` is the callback's address, 0 for for_event,
@@ -50,10 +58,16 @@ impl std::fmt::Debug for AbortKey {
     }
 }
 
+fn hash(key: AbortKey) -> u64 {
+    let mut h = FxBuild::default().build_hasher();
+    key.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Default)]
 pub struct AbortIndex {
-    /// Key -> the newest in-progress ao with it.
-    newest: FastMap<AbortKey, AoId>,
+    /// The newest in-progress ao of each key (found by its key).
+    newest: HashTable<AoId>,
     /// ao -> the next older in-progress ao with the same key (rare).
     older: FastMap<AoId, AoId>,
     /// The next creation number (wraps).
@@ -71,39 +85,53 @@ impl AbortIndex {
     }
 
     /// An ao with `key` is now in progress; its creation number.
-    pub fn insert(&mut self, key: AbortKey, ao: AoId) -> u32 {
+    /// `key_of` tells the key of any ao in progress.
+    pub fn insert(&mut self, key: AbortKey, ao: AoId, key_of: impl Fn(AoId) -> AbortKey) -> u32 {
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
         self.count += 1;
         if self.live() {
-            self.link(key, ao);
+            self.link(key, ao, &key_of);
         }
         seq
     }
 
     /// Makes `ao` the newest with `key`.
-    fn link(&mut self, key: AbortKey, ao: AoId) {
-        if let Some(older) = self.newest.insert(key, ao) {
-            self.older.insert(ao, older);
+    fn link(&mut self, key: AbortKey, ao: AoId, key_of: &impl Fn(AoId) -> AbortKey) {
+        match self.newest.entry(hash(key), |&a| key_of(a) == key, |&a| hash(key_of(a))) {
+            Entry::Occupied(mut o) => {
+                let older = std::mem::replace(o.get_mut(), ao);
+                self.older.insert(ao, older);
+            }
+            Entry::Vacant(v) => {
+                v.insert(ao);
+            }
         }
     }
 
+    /// The newest in-progress ao with `key`, if the index is built.
+    fn newest_of(&self, key: AbortKey, key_of: &impl Fn(AoId) -> AbortKey) -> Option<AoId> {
+        self.newest.find(hash(key), |&a| key_of(a) == key).copied()
+    }
+
     /// `ao` (with `key`) is no longer in progress.
-    pub fn remove(&mut self, key: AbortKey, _seq: u32, ao: AoId) {
+    pub fn remove(&mut self, key: AbortKey, _seq: u32, ao: AoId, key_of: impl Fn(AoId) -> AbortKey) {
         self.count -= 1;
         if !self.live() {
             return;
         }
         let older = self.older.remove(&ao);
-        if self.newest.get(&key) == Some(&ao) {
+        if let Ok(mut o) = self.newest.find_entry(hash(key), |&a| a == ao) {
             match older {
-                Some(o) => self.newest.insert(key, o),
-                None => self.newest.remove(&key),
-            };
+                Some(next) => *o.get_mut() = next,
+                None => {
+                    o.remove();
+                }
+            }
             return;
         }
         // Not the newest: unlink it from the chain of older ones.
-        let mut cur = self.newest.get(&key).copied();
+        let mut cur = self.newest_of(key, &key_of);
         while let Some(c) = cur {
             let next = self.older.get(&c).copied();
             if next == Some(ao) {
@@ -119,18 +147,23 @@ impl AbortIndex {
 
     /// The newest in-progress ao with `key`. If the index is not built yet,
     /// builds it from `all` (every ao in progress: key, creation number, id).
-    pub fn find<I: Iterator<Item = (AbortKey, u32, AoId)>>(&mut self, key: AbortKey, all: impl FnOnce() -> I) -> Option<AoId> {
+    pub fn find<I: Iterator<Item = (AbortKey, u32, AoId)>>(
+        &mut self,
+        key: AbortKey,
+        all: impl FnOnce() -> I,
+        key_of: impl Fn(AoId) -> AbortKey,
+    ) -> Option<AoId> {
         if !self.live() && self.count > 0 {
             let now = self.next_seq;
             let mut live: Vec<(u32, AbortKey, AoId)> = all().map(|(k, seq, ao)| (now.wrapping_sub(seq), k, ao)).collect();
             // Oldest (largest age) first, so the newest ends up in front.
             live.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-            self.newest.reserve(live.len());
+            self.newest.reserve(live.len(), |&a| hash(key_of(a)));
             for (_, k, ao) in live {
-                self.link(k, ao);
+                self.link(k, ao, &key_of);
             }
         }
-        self.newest.get(&key).copied()
+        self.newest_of(key, &key_of)
     }
 
     #[cfg(test)]

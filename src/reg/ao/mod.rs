@@ -23,7 +23,6 @@
 pub mod abort;
 pub mod index;
 
-use smallvec::SmallVec;
 use std::sync::Arc;
 
 use self::abort::{AbortAction, AbortRef, Abortable};
@@ -33,6 +32,7 @@ use super::{AbrtId, AoId, EvChild, EvFd, EvTime, PollerId};
 use crate::fasthash::FastMap;
 use crate::rc::Rc;
 use crate::token::Slab;
+use super::few::Few;
 
 /// The application's completion callback, already bound to its arguments.
 pub type AppRcFn = Box<dyn FnOnce(Rc) + Send>;
@@ -63,12 +63,45 @@ pub enum Mode {
 }
 
 /// A source an ao owns (released when it completes).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owned {
     Fd(EvFd),
     Time(EvTime),
     Abortable(AbrtId),
     Child(EvChild),
+}
+
+/// An [`Owned`] in one word: the token, its kind in bits 30 and 31 (which
+/// no token uses, see `token`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OwnedRef(std::num::NonZeroU64);
+
+const KIND_SHIFT: u32 = 30;
+const KIND_MASK: u64 = 3 << KIND_SHIFT;
+const _: () = assert!(crate::token::MAX_SLOTS as u64 == 1 << KIND_SHIFT);
+
+impl OwnedRef {
+    pub fn pack(o: Owned) -> OwnedRef {
+        let (kind, t) = match o {
+            Owned::Fd(t) => (0u64, t),
+            Owned::Time(t) => (1, t),
+            Owned::Abortable(t) => (2, t),
+            Owned::Child(t) => (3, t),
+        };
+        let v = t.to_usize() as u64 | kind << KIND_SHIFT;
+        OwnedRef(std::num::NonZeroU64::new(v).expect("a token is non-zero"))
+    }
+
+    pub fn unpack(self) -> Owned {
+        let v = self.0.get();
+        let t = crate::token::Token::from_usize((v & !KIND_MASK) as usize).expect("packed from a token");
+        match (v & KIND_MASK) >> KIND_SHIFT {
+            0 => Owned::Fd(t),
+            1 => Owned::Time(t),
+            2 => Owned::Abortable(t),
+            _ => Owned::Child(t),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,13 +131,13 @@ pub struct AoEntry<X = ()> {
     pub progress_outstanding: u32,
     /// (Root) children killed on this ao's behalf, not yet reaped.
     pub killed_children: u32,
-    pub owned: SmallVec<[Owned; 1]>,
+    pub owned: Few<OwnedRef>,
     /// How `libxl_ao_abort` names it.
     key: AbortKey,
     /// Creation number: orders aos with the same key (see `index`).
     seq: u32,
     /// (Root) what aborting runs, newest last.
-    abortables: SmallVec<[AbortRef; 2]>,
+    abortables: Few<AbortRef>,
     /// What the embedding layer keeps with the ao, dropped with it (inside
     /// Xen's libxl: the C `libxl__ao`; nothing in the standalone library).
     pub extra: X,
@@ -120,6 +153,12 @@ impl<X> AoEntry<X> {
     fn in_progress(&self) -> bool {
         self.phase == Phase::Running && !matches!(self.mode, Mode::Nested)
     }
+}
+
+/// The abort key of `ao`, which is in the slab (the index holds only aos
+/// in progress).
+fn slab_key<X>(slab: &Slab<AoEntry<X>>, ao: AoId) -> AbortKey {
+    slab.get(ao).expect("an ao in the abort index is live").key
 }
 
 pub struct AoRegistry<A, X = ()> {
@@ -165,7 +204,8 @@ impl<A, X: Default> AoRegistry<A, X> {
     /// A new top-level ao, in progress, held by its initiator.
     pub fn create(&mut self, mode: Mode, key: AbortKey, domid: u32) -> AoId {
         let ao = self.slab.insert(AoEntry::new(mode, key, domid, 1));
-        let seq = self.index.insert(key, ao);
+        let slab = &self.slab;
+        let seq = self.index.insert(key, ao, |a| slab_key(slab, a));
         self.get_mut(ao).seq = seq;
         ao
     }
@@ -209,7 +249,8 @@ impl<A, X: Default> AoRegistry<A, X> {
         let Some(e) = self.slab.get(ao) else { return };
         if e.in_progress() {
             let (key, seq) = (e.key, e.seq);
-            self.index.remove(key, seq, ao);
+            let slab = &self.slab;
+            self.index.remove(key, seq, ao, |a| slab_key(slab, a));
         }
     }
 
@@ -242,7 +283,7 @@ impl<A, X: Default> AoRegistry<A, X> {
     /// The newest in-progress ao `key` names (`libxl_ao_abort`).
     pub fn find(&mut self, key: AbortKey) -> Option<AoId> {
         let slab = &self.slab;
-        self.index.find(key, || slab.iter().filter(|(_, e)| e.in_progress()).map(|(ao, e)| (e.key, e.seq, ao)))
+        self.index.find(key, || slab.iter().filter(|(_, e)| e.in_progress()).map(|(ao, e)| (e.key, e.seq, ao)), |a| slab_key(slab, a))
     }
 
     pub fn ids(&self) -> Vec<AoId> {
@@ -270,9 +311,7 @@ impl<A, X: Default> AoRegistry<A, X> {
     /// Takes `r` off `root`'s abort list, if both are still there.
     pub fn abort_list_remove(&mut self, root: AoId, r: AbortRef) {
         if let Some(e) = self.try_get_mut(root) {
-            if let Some(pos) = e.abortables.iter().rposition(|&x| x == r) {
-                e.abortables.swap_remove(pos);
-            }
+            e.abortables.remove(r);
         }
     }
 
@@ -282,7 +321,7 @@ impl<A, X: Default> AoRegistry<A, X> {
     }
 
     pub fn abort_list(&self, root: AoId) -> &[AbortRef] {
-        &self.get(root).abortables
+        self.get(root).abortables.as_slice()
     }
 
     /// A new abortable on `root`'s list.
@@ -329,10 +368,10 @@ impl<X: Default> AoEntry<X> {
             manip,
             progress_outstanding: 0,
             killed_children: 0,
-            owned: SmallVec::new(),
+            owned: Few::Zero,
             key,
             seq: 0,
-            abortables: SmallVec::new(),
+            abortables: Few::Zero,
             extra: X::default(),
         }
     }
@@ -340,7 +379,8 @@ impl<X: Default> AoEntry<X> {
 
 // Sizes that matter for the memory figure (B6: heap per pending op): an
 // entry is one slab slot, checked at compile time.
-const _: () = assert!(std::mem::size_of::<AoEntry<()>>() == 120);
+const _: () = assert!(std::mem::size_of::<AoEntry<()>>() == 104);
+const _: () = assert!(std::mem::size_of::<Few<OwnedRef>>() == 16 && std::mem::size_of::<Few<AbortRef>>() == 16);
 const _: () = assert!(std::mem::size_of::<AbortKey>() == 16);
 
 #[cfg(test)]
