@@ -193,9 +193,23 @@ impl Egc<'_> {
             self.st().pollers.set_sleeping(pid, true);
             let epoch = self.ctx.state.epoch();
             let slept = self.unlocked(|| -> io::Result<usize> {
-                let n = match look(&mut set, slice)? {
-                    0 => sys::poll::poll(&mut set, slice)?,
-                    n => n,
+                let n = if slice != 0 && set.len() == 2 {
+                    // The first look asks the instance itself: when an fd
+                    // is ready, that is the turn's only syscall. Nothing
+                    // else of the set needs looking at first: no fd is
+                    // polled beside the instance, and the wakeup pipe is
+                    // written only while this thread sleeps.
+                    set.iter_mut().for_each(|p| p.revents = 0);
+                    harvested = ep.wait(&mut buf, 0)?.len();
+                    if harvested > 0 {
+                        return Ok(harvested);
+                    }
+                    sys::poll::poll(&mut set, slice)?
+                } else {
+                    match look(&mut set, slice)? {
+                        0 => sys::poll::poll(&mut set, slice)?,
+                        n => n,
+                    }
                 };
                 if n > 0 && set[0].revents != 0 {
                     harvested = ep.wait(&mut buf, 0)?.len();
