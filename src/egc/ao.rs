@@ -731,7 +731,7 @@ mod tests {
             w
         });
         let mut egc = Egc::new(&ctx, "test");
-        let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::Sync);
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::Sync, false);
         assert_eq!(rc, 0);
         drop(egc);
         drop(t.join());

@@ -57,6 +57,32 @@ impl Egc<'_> {
         self.ev_fd_register_handler(owner, fd, events, FdHandler::Fn(f, data))
     }
 
+    /// Whether a registration made now can skip checking that its fd is
+    /// open, leaving it to the first poll: only while the library's
+    /// sleepers use poll sets (the kernel interest set would take an fd
+    /// that is not open as a finding at once).
+    pub fn fd_check_can_wait(&self) -> bool {
+        self.s().interest.is_none() && !self.ctx.backend.wants_interest(self.s().fds.distinct_fds() + 1, false)
+    }
+
+    /// Like `ev_fd_register_fn`, for an fd not checked to be open (see
+    /// `fd_check_can_wait`, which must hold): the next poll set made holds
+    /// it, and if that poll says `POLLNVAL` the callback gets it without
+    /// the closed-fd finding (the caller's argument was bad; the callback
+    /// says so). After that poll it is an ordinary registration.
+    pub fn ev_fd_register_fn_unverified(
+        &mut self,
+        owner: Option<AoId>,
+        fd: i32,
+        events: i16,
+        f: FdFn,
+        data: u64,
+    ) -> Result<EvFd, Rc> {
+        let ev = self.ev_fd_register_fn(owner, fd, events, f, data)?;
+        self.st().fds.mark_unverified(ev);
+        Ok(ev)
+    }
+
     /// Touches: the fd registry, the application's hooks, the pollers and
     /// the kernel interest set, the owning ao.
     fn ev_fd_register_handler(&mut self, owner: Option<AoId>, fd: i32, events: i16, cb: FdHandler) -> Result<EvFd, Rc> {
@@ -125,7 +151,12 @@ impl Egc<'_> {
         if revents == 0 {
             return false;
         }
-        if revents & sys::POLLNVAL != 0 {
+        let verified = self.s().fds.get(ev).is_some_and(|e| e.verified);
+        if revents & sys::POLLNVAL == 0 {
+            if !verified {
+                self.st().fds.mark_verified(ev);
+            }
+        } else if verified {
             self.interest_finding(crate::reg::poller::interest::Finding { fd, what: "is not open (POLLNVAL): closed while registered" });
         }
         self.fd_run(ev, fd, events, revents)
@@ -164,7 +195,11 @@ impl Egc<'_> {
     /// registration (events 0) if it is still there.
     fn fd_run(&mut self, ev: EvFd, fd: i32, events: i16, revents: i16) -> bool {
         if revents & sys::POLLNVAL != 0 {
-            crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
+            if self.s().fds.get(ev).is_some_and(|e| e.verified) {
+                crate::xl_log!(self.ctx, Error, "ev_fd={ev} fd={fd}: POLLNVAL: the fd was closed while still registered with libxl");
+            } else {
+                crate::xl_log!(self.ctx, Debug, "ev_fd={ev} fd={fd}: POLLNVAL: not open when registered");
+            }
         }
         let Some(mut cb) = self.st().fds.take_cb(ev) else { return false };
         // The callback may read any fd: results after it are re-checked.

@@ -237,7 +237,7 @@ mod tests {
         *rec.fail_register.lock() = Some(ERROR_OSEVENT_REG_FAIL);
         let (r, _w) = testutil::pipe();
         let mut egc = Egc::new(&ctx, "test");
-        let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::ForEvent(1));
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, r.as_raw_fd(), POLLIN, AoHow::ForEvent(1), false);
         assert_eq!(rc, ERROR_OSEVENT_REG_FAIL);
         assert!(egc.s().fds.is_empty() && egc.s().aos.is_empty() && egc.s().times.is_empty());
         *rec.fail_register.lock() = Some(42); // "any positive int" passes through too

@@ -127,6 +127,9 @@ impl Egc<'_> {
             start = sys::clock::mono_ns();
             start
         });
+        // Registrations not yet known to name an open fd are settled by
+        // this poll: a POLLNVAL for one below is a bad argument (see `fd`).
+        let settling = self.st().fds.take_unverified();
         let p = self.st().pollers.get_mut(pid);
         let mut fds = std::mem::take(&mut p.fds);
         let audit = fds.len() > 1;
@@ -155,6 +158,9 @@ impl Egc<'_> {
             self.fresh = fresh;
             self.afterpoll_internal(pid, &fds);
             self.fresh = false;
+        }
+        for ev in settling {
+            self.st().fds.mark_verified(ev);
         }
         self.st().pollers.get_mut(pid).fds = fds;
         result
@@ -387,7 +393,7 @@ mod tests {
         let ctx = testutil::ctx_with(crate::sys::Backend::Epoll);
         let f = std::fs::File::open("/proc/self/status").unwrap();
         let mut egc = Egc::new(&ctx, "test");
-        let rc = crate::testops::fdevent::test_fdevent(&mut egc, f.as_raw_fd(), POLLIN, AoHow::Sync);
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, f.as_raw_fd(), POLLIN, AoHow::Sync, false);
         assert_eq!(rc, 0, "epoll refuses regular files (EPERM); the poller must still see it ready");
     }
 
@@ -402,11 +408,40 @@ mod tests {
             let ctx = testutil::ctx_misuse(backend);
             let mut egc = Egc::new(&ctx, "test");
             let t0 = std::time::Instant::now();
-            let rc = crate::testops::fdevent::test_fdevent(&mut egc, NEVER_OPEN, POLLIN, AoHow::Sync);
+            let rc = crate::testops::fdevent::test_fdevent(&mut egc, NEVER_OPEN, POLLIN, AoHow::Sync, false);
             assert_eq!(rc, crate::rc::ERROR_FAIL, "{backend:?}: POLLNVAL completes the op with an error");
             assert!(t0.elapsed().as_millis() < 100, "{backend:?}: promptly, not by the audit");
             assert!(egc.s().fds.is_empty());
         }
+    }
+
+    /// A synchronous op whose fd was not checked (poll sets: the poll it
+    /// makes anyway tells): an fd that is not open is the caller's bad
+    /// argument, `ERROR_INVAL` at once, and no closed-fd finding (this ctx
+    /// aborts on one); an open one is settled by that first poll and is an
+    /// ordinary registration afterwards.
+    #[test]
+    fn an_unchecked_fd_is_settled_by_the_first_poll() {
+        let ctx = testutil::ctx_with(sys::Backend::Poll);
+        let mut egc = Egc::new(&ctx, "test");
+        assert!(egc.fd_check_can_wait());
+        let t0 = std::time::Instant::now();
+        let rc = crate::testops::fdevent::test_fdevent(&mut egc, NEVER_OPEN, POLLIN, AoHow::Sync, true);
+        assert_eq!(rc, crate::rc::ERROR_INVAL);
+        assert!(t0.elapsed().as_millis() < 100);
+        assert!(egc.s().fds.is_empty());
+        let (r, w) = testutil::pipe();
+        let ev = egc.ev_fd_register_fn_unverified(None, r.as_raw_fd(), POLLIN, |_, _, _, _, _, _| {}, 0).unwrap();
+        assert!(!egc.s().fds.get(ev).unwrap().verified);
+        let ao = egc.ao_create(AoHow::ForEvent(1), 0).unwrap();
+        egc.ev_time_register_rel(ao, 0, Box::new(|_, _, _| {})).unwrap(); // bounds the turn
+        let pid = egc.st().pollers.get().unwrap();
+        egc.eventloop_iteration(pid).unwrap();
+        assert!(egc.s().fds.get(ev).unwrap().verified, "the poll of a set holding it settled it");
+        egc.st().pollers.put(pid);
+        egc.ev_fd_deregister(ev);
+        egc.ao_complete(ao, 0);
+        drop(w);
     }
 
     /// An fd the application closes while a thread sleeps on it wakes

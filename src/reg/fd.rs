@@ -20,6 +20,11 @@ use crate::token::Slab;
 pub struct FdEntry<H> {
     pub fd: i32,
     pub events: i16,
+    /// The fd is known to have been open when registered: false for a
+    /// registration made without that check ([`FdRegistry::mark_unverified`])
+    /// until a poll result shows the fd open; a `POLLNVAL` before that is
+    /// a bad argument, not an fd closed while registered.
+    pub verified: bool,
     /// Index in the registry's dense poll set (`NOT_DENSE` if events are 0).
     dense: u32,
     /// The application beforepoll set this was last dispatched for.
@@ -36,6 +41,8 @@ pub struct FdRegistry<H> {
     by_fd: FdIndex,
     /// One `pollfd` per registration with non-zero events.
     dense: Vec<PollFd>,
+    /// Registrations marked unverified and not yet in a poll set.
+    unverified: Vec<EvFd>,
     /// The registration behind each `dense` entry (its slot: live, so its
     /// generation need not be checked).
     dense_owner: Vec<u32>,
@@ -43,7 +50,7 @@ pub struct FdRegistry<H> {
 
 impl<H> Default for FdRegistry<H> {
     fn default() -> Self {
-        FdRegistry { slab: Slab::new(), by_fd: FdIndex::default(), dense: Vec::new(), dense_owner: Vec::new() }
+        FdRegistry { slab: Slab::new(), by_fd: FdIndex::default(), dense: Vec::new(), dense_owner: Vec::new(), unverified: Vec::new() }
     }
 }
 
@@ -72,7 +79,7 @@ impl<H> FdRegistry<H> {
 
     /// A new live registration.
     pub fn insert(&mut self, fd: i32, events: i16, cb: H, owner: Option<AoId>) -> EvFd {
-        let ev = self.slab.insert(FdEntry { fd, events, dense: NOT_DENSE, app_gen: 0, cb: Some(cb), owner });
+        let ev = self.slab.insert(FdEntry { fd, events, verified: true, dense: NOT_DENSE, app_gen: 0, cb: Some(cb), owner });
         if events != 0 {
             self.dense_add(ev, fd, events);
         }
@@ -107,6 +114,28 @@ impl<H> FdRegistry<H> {
             (true, false) => {}
         }
         Some(old)
+    }
+
+    /// Marks a registration made without checking that its fd is open
+    /// (`verified`).
+    pub fn mark_unverified(&mut self, ev: EvFd) {
+        if let Some(e) = self.slab.get_mut(ev) {
+            e.verified = false;
+            self.unverified.push(ev);
+        }
+    }
+
+    /// The unverified registrations a poll set made now holds: the poll of
+    /// that set settles them (`POLLNVAL`, or open: [`FdRegistry::mark_verified`]).
+    pub fn take_unverified(&mut self) -> Vec<EvFd> {
+        std::mem::take(&mut self.unverified)
+    }
+
+    /// A poll result showed the fd of `ev` open.
+    pub fn mark_verified(&mut self, ev: EvFd) {
+        if let Some(e) = self.slab.get_mut(ev) {
+            e.verified = true;
+        }
     }
 
     /// Takes the callback out to run it (`None` if stale or running).

@@ -19,7 +19,7 @@ use crate::rc::Rc;
 use crate::sys::clock::Timeval;
 use crate::token::{Slab, Token, MAX_SLOTS};
 
-/// Set in every timeout nexus's `for_libxl`, clear in every fd's: bit 31,
+/// Set in every timeout nexus's `for_libxl`, clear in every fd's: bit 30,
 /// which no packed token uses (slot indices stay below [`MAX_SLOTS`]).
 pub const TIMEOUT_TAG: usize = MAX_SLOTS;
 
