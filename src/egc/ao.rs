@@ -97,7 +97,7 @@ impl Egc<'_> {
     /// The initiator has set the ao going. Synchronous: runs the event loop
     /// until the ao is complete and returns its rc. Otherwise returns 0.
     pub fn ao_inprogress(&mut self, ao: AoId) -> Rc {
-        self.st().aos.get_mut(ao).constructing = false;
+        self.st().aos.get_mut(ao).set_constructing(false);
         crate::xl_log!(self.ctx, Debug, "ao {ao}: inprogress");
         let rc = if let Mode::Sync { poller: Some(pid) } = self.s().aos.get(ao).mode {
             loop {
@@ -161,7 +161,7 @@ impl Egc<'_> {
         if e.work_outstanding() {
             return;
         }
-        let (domid, rc, constructing) = (e.domid, e.rc, e.constructing);
+        let (domid, rc, constructing) = (e.domid, e.rc, e.constructing());
         match &mut e.mode {
             Mode::Sync { poller } => {
                 // Its initiator's loop sees it; wake that loop unless the
@@ -258,7 +258,7 @@ impl Egc<'_> {
     /// `ERROR_ABORTED` if the ao (or its root) is being aborted, else 0.
     pub fn ao_aborting(&self, ao: AoId) -> Rc {
         let aos = &self.s().aos;
-        if aos.get(aos.root_of(ao)).aborting {
+        if aos.get(aos.root_of(ao)).aborting() {
             ERROR_ABORTED
         } else {
             0
@@ -291,7 +291,7 @@ impl Egc<'_> {
             let a = self.st().aos.abortable_insert(root, AbortAction::CompleteAo(ao));
             self.ao_own(ao, Owned::Abortable(a));
         } else {
-            self.st().aos.get_mut(ao).completes_on_abort = true;
+            self.st().aos.get_mut(ao).set_completes_on_abort(true);
         }
         Ok(())
     }
@@ -301,7 +301,7 @@ impl Egc<'_> {
     fn abort_list_root(&self, ao: AoId, what: &str) -> Result<AoId, Rc> {
         let aos = &self.s().aos;
         let root = aos.root_of(ao);
-        if aos.get(root).aborting {
+        if aos.get(root).aborting() {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: {what} registration refused: already aborting");
             return Err(ERROR_ABORTED);
         }
@@ -335,12 +335,12 @@ impl Egc<'_> {
             return ERROR_NOTFOUND;
         };
         let e = self.st().aos.get_mut(ao);
-        if e.aborting {
+        if e.aborting() {
             return ERROR_ABORTED;
         }
-        e.aborting = true;
+        e.set_aborting(true);
         e.manip += 1;
-        let completes = std::mem::replace(&mut e.completes_on_abort, false);
+        let completes = e.take_completes_on_abort();
         if self.s().aos.abort_list(ao).is_empty() && !completes {
             crate::xl_log!(self.ctx, Debug, "ao {ao}: abort requested and noted, but no-one interested");
         }
@@ -641,6 +641,24 @@ mod tests {
         let new = abortable_ao(&mut egc, 3);
         assert_eq!(egc.ao_abort(AbortKey::event(3)), 0);
         assert!(egc.ao_exists(old) && !egc.ao_exists(new));
+    }
+
+    /// The index is built in slab order, which a reused slot makes differ
+    /// from creation order: the newest of a shared key is still found first.
+    #[test]
+    fn abort_index_built_in_slab_order_finds_the_newest_first() {
+        let ctx = testutil::ctx();
+        let mut egc = Egc::new(&ctx, "test");
+        let gone = abortable_ao(&mut egc, 4); // the lowest slot
+        let old = abortable_ao(&mut egc, 6);
+        egc.ao_complete(gone, 0);
+        assert!(!egc.ao_exists(gone));
+        let new = abortable_ao(&mut egc, 6); // reuses the lowest slot
+        assert!(new.index() < old.index(), "the newer ao comes first in slab order");
+        assert_eq!(egc.ao_abort(AbortKey::event(6)), 0);
+        assert!(egc.ao_exists(old) && !egc.ao_exists(new));
+        assert_eq!(egc.ao_abort(AbortKey::event(6)), 0);
+        assert!(!egc.ao_exists(old));
     }
 
     #[test]

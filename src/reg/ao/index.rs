@@ -146,24 +146,57 @@ impl AbortIndex {
     }
 
     /// The newest in-progress ao with `key`. If the index is not built yet,
-    /// builds it from `all` (every ao in progress: key, creation number, id).
+    /// builds it from `all` (every ao in progress: key, creation number,
+    /// id); `seq_of` tells the creation number of an ao in progress.
     pub fn find<I: Iterator<Item = (AbortKey, u32, AoId)>>(
         &mut self,
         key: AbortKey,
         all: impl FnOnce() -> I,
         key_of: impl Fn(AoId) -> AbortKey,
+        seq_of: impl Fn(AoId) -> u32,
     ) -> Option<AoId> {
         if !self.live() && self.count > 0 {
-            let now = self.next_seq;
-            let mut live: Vec<(u32, AbortKey, AoId)> = all().map(|(k, seq, ao)| (now.wrapping_sub(seq), k, ao)).collect();
-            // Oldest (largest age) first, so the newest ends up in front.
-            live.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-            self.newest.reserve(live.len(), |&a| hash(key_of(a)));
-            for (_, k, ao) in live {
-                self.link(k, ao, &key_of);
-            }
+            self.build(all(), &key_of, &seq_of);
         }
         self.newest_of(key, &key_of)
+    }
+
+    /// Builds the index in one pass: each ao goes in as the only one of its
+    /// key; the aos of keys that several share (rare) are then ordered by
+    /// age and linked, oldest first, so the newest ends up in front.
+    fn build(
+        &mut self,
+        all: impl Iterator<Item = (AbortKey, u32, AoId)>,
+        key_of: &impl Fn(AoId) -> AbortKey,
+        seq_of: &impl Fn(AoId) -> u32,
+    ) {
+        let now = self.next_seq;
+        self.newest.reserve(self.count, |&a| hash(key_of(a)));
+        let mut shared: Vec<(u32, AbortKey, AoId)> = Vec::new();
+        for (k, seq, ao) in all {
+            match self.newest.entry(hash(k), |&a| key_of(a) == k, |&a| hash(key_of(a))) {
+                Entry::Vacant(v) => {
+                    v.insert(ao);
+                }
+                Entry::Occupied(_) => shared.push((now.wrapping_sub(seq), k, ao)),
+            }
+        }
+        if shared.is_empty() {
+            return;
+        }
+        let mut keys: Vec<AbortKey> = shared.iter().map(|e| e.1).collect();
+        keys.sort_unstable_by_key(|k| hash(*k));
+        keys.dedup();
+        for k in keys {
+            if let Ok(o) = self.newest.find_entry(hash(k), |&a| key_of(a) == k) {
+                let (first, _) = o.remove();
+                shared.push((now.wrapping_sub(seq_of(first)), k, first));
+            }
+        }
+        shared.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+        for (_, k, ao) in shared {
+            self.link(k, ao, key_of);
+        }
     }
 
     #[cfg(test)]

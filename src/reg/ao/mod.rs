@@ -118,16 +118,13 @@ pub struct AoEntry<X = ()> {
     pub mode: Mode,
     pub domid: u32,
     pub phase: Phase,
-    /// Between `ao_create` and `ao_inprogress`.
-    pub constructing: bool,
-    /// (Root) an abort was requested.
-    pub aborting: bool,
-    /// Aborting completes it with `ERROR_ABORTED` (the usual abortable,
-    /// kept as a flag rather than an entry of its own).
-    pub completes_on_abort: bool,
+    /// [`CONSTRUCTING`], [`ABORTING`], [`COMPLETES_ON_ABORT`] (one byte:
+    /// see the size check below).
+    flags: u8,
     pub rc: Rc,
-    /// Users that keep the ao alive (initiator, an abort in progress).
-    pub manip: u32,
+    /// Users that keep the ao alive (the initiator, an abort in progress:
+    /// at most two).
+    pub manip: u16,
     pub progress_outstanding: u32,
     /// (Root) children killed on this ao's behalf, not yet reaped.
     pub killed_children: u32,
@@ -143,7 +140,57 @@ pub struct AoEntry<X = ()> {
     pub extra: X,
 }
 
+/// Between `ao_create` and `ao_inprogress`.
+const CONSTRUCTING: u8 = 1;
+/// (Root) an abort was requested.
+const ABORTING: u8 = 2;
+/// Aborting completes it with `ERROR_ABORTED` (the usual abortable, kept
+/// as a flag rather than an entry of its own).
+const COMPLETES_ON_ABORT: u8 = 4;
+
 impl<X> AoEntry<X> {
+    fn flag(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    fn set_flag(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    /// Between `ao_create` and `ao_inprogress`.
+    pub fn constructing(&self) -> bool {
+        self.flag(CONSTRUCTING)
+    }
+
+    pub fn set_constructing(&mut self, on: bool) {
+        self.set_flag(CONSTRUCTING, on);
+    }
+
+    /// (Root) an abort was requested.
+    pub fn aborting(&self) -> bool {
+        self.flag(ABORTING)
+    }
+
+    pub fn set_aborting(&mut self, on: bool) {
+        self.set_flag(ABORTING, on);
+    }
+
+    /// Aborting completes it with `ERROR_ABORTED` (the usual abortable).
+    pub fn set_completes_on_abort(&mut self, on: bool) {
+        self.set_flag(COMPLETES_ON_ABORT, on);
+    }
+
+    /// Whether aborting completes it, the flag cleared.
+    pub fn take_completes_on_abort(&mut self) -> bool {
+        let was = self.flag(COMPLETES_ON_ABORT);
+        self.set_flag(COMPLETES_ON_ABORT, false);
+        was
+    }
+
     /// Complete, with every progress report delivered and every killed
     /// child reaped: its completion may be reported.
     pub fn work_outstanding(&self) -> bool {
@@ -283,7 +330,12 @@ impl<A, X: Default> AoRegistry<A, X> {
     /// The newest in-progress ao `key` names (`libxl_ao_abort`).
     pub fn find(&mut self, key: AbortKey) -> Option<AoId> {
         let slab = &self.slab;
-        self.index.find(key, || slab.iter().filter(|(_, e)| e.in_progress()).map(|(ao, e)| (e.key, e.seq, ao)), |a| slab_key(slab, a))
+        self.index.find(
+            key,
+            || slab.iter().filter(|(_, e)| e.in_progress()).map(|(ao, e)| (e.key, e.seq, ao)),
+            |a| slab_key(slab, a),
+            |a| slab.get(a).expect("an ao in the abort index is live").seq,
+        )
     }
 
     pub fn ids(&self) -> Vec<AoId> {
@@ -355,15 +407,13 @@ impl<A, X: Default> AoRegistry<A, X> {
 }
 
 impl<X: Default> AoEntry<X> {
-    fn new(mode: Mode, key: AbortKey, domid: u32, manip: u32) -> AoEntry<X> {
+    fn new(mode: Mode, key: AbortKey, domid: u32, manip: u16) -> AoEntry<X> {
         let constructing = !matches!(mode, Mode::Nested);
         AoEntry {
             mode,
             domid,
             phase: Phase::Running,
-            constructing,
-            aborting: false,
-            completes_on_abort: false,
+            flags: if constructing { CONSTRUCTING } else { 0 },
             rc: 0,
             manip,
             progress_outstanding: 0,
@@ -379,7 +429,7 @@ impl<X: Default> AoEntry<X> {
 
 // Sizes that matter for the memory figure (B6: heap per pending op): an
 // entry is one slab slot, checked at compile time.
-const _: () = assert!(std::mem::size_of::<AoEntry<()>>() == 104);
+const _: () = assert!(std::mem::size_of::<AoEntry<()>>() == 96);
 const _: () = assert!(std::mem::size_of::<Few<OwnedRef>>() == 16 && std::mem::size_of::<Few<AbortRef>>() == 16);
 const _: () = assert!(std::mem::size_of::<AbortKey>() == 16);
 
