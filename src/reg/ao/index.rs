@@ -16,7 +16,7 @@
 //!   index has, since only aos in progress are in it.
 #![forbid(unsafe_code)]
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
@@ -59,9 +59,7 @@ impl std::fmt::Debug for AbortKey {
 }
 
 fn hash(key: AbortKey) -> u64 {
-    let mut h = FxBuild::default().build_hasher();
-    key.hash(&mut h);
-    h.finish()
+    FxBuild::default().hash_one(key)
 }
 
 #[derive(Default)]
