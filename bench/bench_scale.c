@@ -405,7 +405,11 @@ static double loop_rawpoll(int K, long n_max)
 
 static int rep = -1; /* the raw epoll set: rfd[0..K-1] */
 
-static double loop_rawepoll(int K, long n_max)
+/* The raw epoll loop. With `rereg`, it also re-registers the ready fd per
+ * event (DEL when its "operation" ends, ADD for the next one): what any
+ * loop pays whose watches live as long as one operation, as libxl's do (an
+ * op's fd registration ends when it completes; the re-arm is a new op). */
+static double loop_rawepoll(int K, long n_max, int rereg)
 {
     bench_series_reset(&per_ev);
     bench_budget b = bench_budget_start(budget_ns, min_events, n_max);
@@ -416,32 +420,13 @@ static double loop_rawepoll(int K, long n_max)
         struct epoll_event e;
         if (epoll_wait(rep, &e, 1, -1) != 1) die("raw epoll_wait");
         if ((int)e.data.u32 != i) die("raw epoll: wrong fd ready");
-        drain((int)e.data.u32);
-        bench_series_add(&per_ev, bench_now_ns() - e0);
-    }
-    return bench_series_robust(&per_ev);
-}
-
-/* The raw epoll loop that also re-registers the ready fd per event (DEL
- * when its "operation" ends, ADD for the next one): what any loop pays
- * whose watches live as long as one operation, as libxl's do (an op's fd
- * registration ends when it completes; the re-arm is a new op). */
-static double loop_rawepoll_rereg(int K, long n_max)
-{
-    bench_series_reset(&per_ev);
-    bench_budget b = bench_budget_start(budget_ns, min_events, n_max);
-    for (; bench_more(&b); b.n++) {
-        double e0 = bench_now_ns();
-        int i = pick(K);
-        poke(i);
-        struct epoll_event e;
-        if (epoll_wait(rep, &e, 1, -1) != 1) die("raw epoll_wait");
-        if ((int)e.data.u32 != i) die("raw epoll: wrong fd ready");
-        if (epoll_ctl(rep, EPOLL_CTL_DEL, rfd[i], NULL)) die("epoll_ctl DEL");
+        if (rereg && epoll_ctl(rep, EPOLL_CTL_DEL, rfd[i], NULL)) die("epoll_ctl DEL");
         drain(i);
-        e.events = EPOLLIN;
-        e.data.u32 = (uint32_t)i;
-        if (epoll_ctl(rep, EPOLL_CTL_ADD, rfd[i], &e)) die("epoll_ctl ADD");
+        if (rereg) {
+            e.events = EPOLLIN;
+            e.data.u32 = (uint32_t)i;
+            if (epoll_ctl(rep, EPOLL_CTL_ADD, rfd[i], &e)) die("epoll_ctl ADD");
+        }
         bench_series_add(&per_ev, bench_now_ns() - e0);
     }
     return bench_series_robust(&per_ev);
@@ -532,8 +517,8 @@ int main(void)
         double bt = MEASURE(loop_beforepoll(K, n_max, &share));
         double c = MEASURE(loop_hooks(K, n_max));
         double rp = MEASURE(loop_rawpoll(K, n_max));
-        double re = MEASURE(loop_rawepoll(K, n_max));
-        double rr = MEASURE(loop_rawepoll_rereg(K, n_max));
+        double re = MEASURE(loop_rawepoll(K, n_max, 0));
+        double rr = MEASURE(loop_rawepoll(K, n_max, 1));
         double appscan = 0;
         double appfill = MEASURE(loop_appfill(K, n_max, &appscan));
         double fill = fill_cost(K + 1);
