@@ -40,25 +40,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static int cb_events;
-static double cb_t;
-static libxl_event *cb_event;
-
-static void cb_event_occurs(void *user, libxl_event *ev)
-{
-    (void)user;
-    cb_events++;
-    cb_t = now_ms();
-    if (cb_event) libxl_event_free(NULL, cb_event);
-    cb_event = ev;
-}
-
-static const libxl_event_hooks cb_hooks = {
-    .event_occurs_mask = LIBXL_EVENTMASK_ALL,
-    .event_occurs = cb_event_occurs,
-    .disaster = xt_disaster,
-};
-
 static gboolean tick(gpointer data)
 {
     (void)data;
@@ -81,7 +62,7 @@ static void run_case(int with_callback)
     if (rc) { case_fail("libxl_ctx_alloc = %d", rc); case_end(); return; }
     GMainContext *mc = g_main_context_new();
     libxl_glib *g = libxl_glib_new(ctx, mc);
-    libxl_event_register_callbacks(ctx, with_callback ? &cb_hooks : &xt_disaster_hooks, NULL);
+    libxl_event_register_callbacks(ctx, with_callback ? &xt_cb_hooks : &xt_disaster_hooks, NULL);
     GSource *ticker = g_timeout_source_new(20);
     g_source_set_callback(ticker, tick, NULL, NULL);
     g_source_attach(ticker, mc);
@@ -94,7 +75,7 @@ static void run_case(int with_callback)
     for (int i = 0; evg && i < 5; i++) g_main_context_iteration(mc, FALSE); /* initial firing */
 
     for (int round = 0; evg && round < 3; round++) {
-        cb_events = 0;
+        xt_cb_events = 0;
         writer w;
         memset(&w, 0, sizeof(w));
         xt_eject_path(w.path, sizeof(w.path), domid, devid);
@@ -103,7 +84,7 @@ static void run_case(int with_callback)
         double t = 0, end = now_ms() + 2000;
         while (now_ms() < end) {
             g_main_context_iteration(mc, TRUE);
-            if (with_callback && cb_events) { ev = cb_event; cb_event = NULL; t = cb_t; break; }
+            if (with_callback && xt_cb_events) { ev = xt_cb_event; xt_cb_event = NULL; t = xt_cb_t; break; }
             if (!with_callback &&
                 libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, NULL, NULL) == 0) {
                 t = now_ms();
@@ -116,8 +97,8 @@ static void run_case(int with_callback)
         xt_check_eject_event(ev, domid, vdev, USER_TAG + with_callback);
         CHECK_PROMPT(w.t, t, "DISK_EJECT through the GLib loop");
         libxl_event_free(ctx, ev);
-        if (with_callback && cb_events != 1)
-            case_fail("%d event_occurs calls for one eject", cb_events);
+        if (with_callback && xt_cb_events != 1)
+            case_fail("%d event_occurs calls for one eject", xt_cb_events);
         char *v = xt_xs_get(xs, w.path);
         if (!v || v[0]) case_fail("%s = '%s' after the event, expected '' (libxl's acknowledgement)",
                                   w.path, v ? v : "(absent)");
@@ -134,7 +115,7 @@ static void run_case(int with_callback)
     libxl_ctx_free(ctx);
     libxl_glib_free(g);
     g_main_context_unref(mc);
-    if (cb_event) { libxl_event_free(NULL, cb_event); cb_event = NULL; }
+    if (xt_cb_event) { libxl_event_free(NULL, xt_cb_event); xt_cb_event = NULL; }
     xt_snap_check(&snap);
     if (xt_disasters) case_fail("disaster hook called: %s", xt_disaster_msg);
     case_end();

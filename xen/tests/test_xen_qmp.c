@@ -78,17 +78,6 @@ static int private_dirs(char *why, size_t len)
 
 /*---------- one exchange ----------*/
 
-static int done, done_rc;
-static double done_t;
-
-static void op_done(libxl_ctx *ctx, int rc, void *for_callback)
-{
-    (void)ctx; (void)for_callback;
-    done++;
-    done_rc = rc;
-    done_t = now_ms();
-}
-
 typedef struct {
     const char *name;
     fq_mode mode;       /* -1: no QEMU listening at all */
@@ -120,13 +109,13 @@ static void run_case(const qcase *c)
     char *resp = NULL;
     int rc;
     double t0 = now_ms();
-    done = 0;
-    libxl_asyncop_how how = { .callback = op_done, .u.for_callback = &done };
+    xt_done = 0;
+    libxl_asyncop_how how = { .callback = xt_op_done, .u.for_callback = &xt_done };
     if (c->sync) {
         rc = libxl_test_xen_qmp(ctx, DOMID, "query-status", c->timeout_ms, &resp, NULL);
-        done = 1;
-        done_rc = rc;
-        done_t = now_ms();
+        xt_done = 1;
+        xt_done_rc = rc;
+        xt_done_t = now_ms();
     } else {
         rc = libxl_test_xen_qmp(ctx, DOMID, "query-status", c->timeout_ms, &resp, &how);
         if (rc) {
@@ -134,40 +123,40 @@ static void run_case(const qcase *c)
         } else {
             double t_abort = 0;
             if (c->abort_after_ms > 0) {
-                xt_loop_until(ctx, &done, 1, c->abort_after_ms, NULL, 0);
-                if (!done) {
+                xt_loop_until(ctx, &xt_done, 1, c->abort_after_ms, NULL, 0);
+                if (!xt_done) {
                     t_abort = now_ms();
                     CHECK_RC(libxl_ao_abort(ctx, &how), 0);
                 }
             }
-            if (xt_loop_until(ctx, &done, 1, c->timeout_ms + 3000, NULL, 0) != 1) {
+            if (xt_loop_until(ctx, &xt_done, 1, c->timeout_ms + 3000, NULL, 0) != 1) {
                 case_fail("no completion within %d ms", c->timeout_ms + 3000);
                 libxl_ao_abort(ctx, &how);
-                if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1)
+                if (xt_loop_until(ctx, &xt_done, 1, 2000, NULL, 0) != 1)
                     xt_give_up("still in progress 2 s after libxl_ao_abort");
-                done = 0;
+                xt_done = 0;
             }
-            if (t_abort) CHECK_PROMPT(t_abort, done_t, "completion after libxl_ao_abort");
+            if (t_abort) CHECK_PROMPT(t_abort, xt_done_t, "completion after libxl_ao_abort");
         }
     }
-    if (done) {
-        double dt = done_t - t0;
-        fprintf(stderr, "     completed rc=%s after %.1f ms\n", xt_err(done_rc), dt);
-        CHECK_RC(done_rc, c->want_rc);
+    if (xt_done) {
+        double dt = xt_done_t - t0;
+        fprintf(stderr, "     completed rc=%s after %.1f ms\n", xt_err(xt_done_rc), dt);
+        CHECK_RC(xt_done_rc, c->want_rc);
         if (c->want_rc == ERROR_TIMEDOUT) {
             /* not before the timeout; promptly after it */
             if (dt < c->timeout_ms - 1)
                 case_fail("ERROR_TIMEDOUT after %.1f ms, before the %d ms timeout",
                           dt, c->timeout_ms);
-            CHECK_PROMPT(t0 + c->timeout_ms, done_t, "ERROR_TIMEDOUT after the deadline");
+            CHECK_PROMPT(t0 + c->timeout_ms, xt_done_t, "ERROR_TIMEDOUT after the deadline");
         } else if (!c->abort_after_ms) {
             /* the cause: the fake QEMU's last action (or the start) */
             double t_q = have_q ? fq_t_action(&q) : 0;
             double cause = t_q ? t_q : t0;
-            CHECK_PROMPT(cause, done_t, "completion after QEMU's last word");
+            CHECK_PROMPT(cause, xt_done_t, "completion after QEMU's last word");
         }
     }
-    if (c->want_rc == 0 && done && !done_rc) {
+    if (c->want_rc == 0 && xt_done && !xt_done_rc) {
         if (!resp || !strstr(resp, "\"running\""))
             case_fail("response %s, expected query-status's return value",
                       resp ? resp : "(none)");

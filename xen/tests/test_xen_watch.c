@@ -197,25 +197,6 @@ static void case_own_loop(void)
 
 /*---------- (c) osevent hooks ----------*/
 
-static libxl_event *cb_event;
-static int cb_events;
-static double cb_t;
-
-static void cb_event_occurs(void *user, libxl_event *ev)
-{
-    (void)user;
-    cb_events++;
-    cb_t = now_ms();
-    if (cb_event) libxl_event_free(NULL, cb_event);
-    cb_event = ev;
-}
-
-static const libxl_event_hooks cb_hooks = {
-    .event_occurs_mask = LIBXL_EVENTMASK_ALL,
-    .event_occurs = cb_event_occurs,
-    .disaster = xt_disaster,
-};
-
 /* with_callback: events through libxl_event_hooks.event_occurs instead
  * of libxl_event_check. */
 static void case_hooks(int with_callback)
@@ -232,10 +213,10 @@ static void case_hooks(int with_callback)
     int rc = libxl_ctx_alloc(&ctx, LIBXL_VERSION, 0, lg);
     if (rc) { case_fail("libxl_ctx_alloc = %d", rc); case_end(); return; }
     libxl_osevent_register_hooks(ctx, &xt_osevent_hooks, &H);
-    libxl_event_register_callbacks(ctx, with_callback ? &cb_hooks : &xt_disaster_hooks,
+    libxl_event_register_callbacks(ctx, with_callback ? &xt_cb_hooks : &xt_disaster_hooks,
                                    NULL);
-    cb_events = 0;
-    cb_event = NULL;
+    xt_cb_events = 0;
+    xt_cb_event = NULL;
     libxl_evgen_disk_eject *evg = enable(ctx, 1, vdev, USER_TAG + 2);
     if (evg && xt_hooks_nfds(&H) < 1)
         case_fail("no fd registered through the fd_register hook after "
@@ -247,11 +228,11 @@ static void case_hooks(int with_callback)
         writer_start(&w, 30);
         libxl_event *ev = NULL;
         double end = now_ms() + 2000, t = 0;
-        int before = cb_events;
+        int before = xt_cb_events;
         while (now_ms() < end) {
             xt_hooks_run_once(ctx, &H, 1000);
             if (with_callback) {
-                if (cb_events > before) { ev = cb_event; cb_event = NULL; t = cb_t; break; }
+                if (xt_cb_events > before) { ev = xt_cb_event; xt_cb_event = NULL; t = xt_cb_t; break; }
             } else {
                 rc = libxl_event_check(ctx, &ev, LIBXL_EVENTMASK_ALL, 0, 0);
                 t = now_ms();
@@ -270,8 +251,8 @@ static void case_hooks(int with_callback)
                                                : "DISK_EJECT (hooks + event_check)");
         libxl_event_free(ctx, ev);
         check_acked(1, devid);
-        if (with_callback && cb_events != before + 1)
-            case_fail("%d event_occurs calls for one eject", cb_events - before);
+        if (with_callback && xt_cb_events != before + 1)
+            case_fail("%d event_occurs calls for one eject", xt_cb_events - before);
     }
     if (evg) {
         libxl_evdisable_disk_eject(ctx, evg);
@@ -283,7 +264,7 @@ static void case_hooks(int with_callback)
     if (xt_hooks_nfds(&H) != 0)
         case_fail("%d fd(s) still registered after libxl_ctx_free", xt_hooks_nfds(&H));
     if (H.n_bad) case_fail("%d hook calls with a bad registration", H.n_bad);
-    if (cb_event) { libxl_event_free(NULL, cb_event); cb_event = NULL; }
+    if (xt_cb_event) { libxl_event_free(NULL, xt_cb_event); xt_cb_event = NULL; }
     xt_snap_check(&snap);
     if (xt_disasters) case_fail("disaster hook called: %s", xt_disaster_msg);
     case_end();

@@ -25,18 +25,6 @@
 #define P2 "/local/domain/0/xtest/selfdereg/p2"
 #define P3 "/local/domain/0/xtest/selfdereg/p3"
 
-static int done;
-static int done_rc;
-static double done_t;
-
-static void op_done(libxl_ctx *ctx, int rc, void *for_callback)
-{
-    (void)ctx; (void)for_callback;
-    done++;
-    done_rc = rc;
-    done_t = now_ms();
-}
-
 static void case_selfdereg(struct xs_handle *xs, xentoollog_logger *lg, int round)
 {
     xt_snap snap;
@@ -49,8 +37,8 @@ static void case_selfdereg(struct xs_handle *xs, xentoollog_logger *lg, int roun
     CHECK(xt_xs_put(xs, P3, "") == 0);
     libxl_ctx *ctx = xt_ctx(lg);
     if (!ctx) { case_end(); return; }
-    libxl_asyncop_how how = { .callback = op_done, .u.for_callback = &done };
-    done = 0;
+    libxl_asyncop_how how = { .callback = xt_op_done, .u.for_callback = &xt_done };
+    xt_done = 0;
     int rc = libxl_test_xen_xswatch(ctx, P1, P2, P3, &how);
     CHECK_RC(rc, 0);
     if (!rc) {
@@ -92,18 +80,18 @@ static void case_selfdereg(struct xs_handle *xs, xentoollog_logger *lg, int roun
         if (c[XTXW_WRONG_PATH])
             case_fail("%d callback(s) for an event path outside the watch",
                       c[XTXW_WRONG_PATH]);
-        CHECK(!done);
+        CHECK(!xt_done);
         /* now w2 fires: it deregisters itself and the op completes */
         double t_fire = now_ms();
         CHECK(xt_xs_put(xs, P2, "fire") == 0);
-        if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1) {
+        if (xt_loop_until(ctx, &xt_done, 1, 2000, NULL, 0) != 1) {
             case_fail("the op did not complete within 2 s of w2's write");
             libxl_ao_abort(ctx, &how);
-            if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1)
+            if (xt_loop_until(ctx, &xt_done, 1, 2000, NULL, 0) != 1)
                 xt_give_up("still in progress 2 s after libxl_ao_abort");
         } else {
-            CHECK_RC(done_rc, 0);
-            CHECK_PROMPT(t_fire, done_t, "completion after w2's event");
+            CHECK_RC(xt_done_rc, 0);
+            CHECK_PROMPT(t_fire, xt_done_t, "completion after w2's event");
         }
         CHECK(xt_xs_put(xs, P2, "fire") == 0); /* nobody listens now */
         CHECK(xt_xs_put(xs, P1, "fire") == 0);
@@ -113,7 +101,7 @@ static void case_selfdereg(struct xs_handle *xs, xentoollog_logger *lg, int roun
             case_fail("a callback called after its watch deregistered itself "
                       "(w1 %d, w2 %d)", c[XTXW_W1_CALLS_AFTER],
                       c[XTXW_W2_CALLS_AFTER]);
-        CHECK(done == 1);
+        CHECK(xt_done == 1);
     }
     libxl_ctx_free(ctx);
     xt_snap_check(&snap);
@@ -131,19 +119,19 @@ static void case_abort(struct xs_handle *xs, xentoollog_logger *lg)
     libxl_ctx *ctx = xt_ctx(lg);
     if (!ctx) { case_end(); return; }
     CHECK(xt_xs_put(xs, P1, "") == 0);
-    libxl_asyncop_how how = { .callback = op_done, .u.for_callback = &done };
-    done = 0;
+    libxl_asyncop_how how = { .callback = xt_op_done, .u.for_callback = &xt_done };
+    xt_done = 0;
     int rc = libxl_test_xen_xswatch(ctx, P1, P2, P3, &how);
     CHECK_RC(rc, 0);
     if (!rc) {
         xt_loop_for(ctx, 20, NULL, 0);
         double t0 = now_ms();
         CHECK_RC(libxl_ao_abort(ctx, &how), 0);
-        if (xt_loop_until(ctx, &done, 1, 2000, NULL, 0) != 1) {
+        if (xt_loop_until(ctx, &xt_done, 1, 2000, NULL, 0) != 1) {
             xt_give_up("no completion within 2 s of libxl_ao_abort");
         } else {
-            CHECK_RC(done_rc, ERROR_ABORTED);
-            CHECK_PROMPT(t0, done_t, "completion after libxl_ao_abort");
+            CHECK_RC(xt_done_rc, ERROR_ABORTED);
+            CHECK_PROMPT(t0, xt_done_t, "completion after libxl_ao_abort");
         }
         int c[XTXW_N];
         CHECK(xt_xs_put(xs, P1, "fire") == 0);

@@ -250,6 +250,42 @@ static const libxl_event_hooks xt_disaster_hooks = {
     .disaster = xt_disaster,
 };
 
+/* Events delivered through libxl_event_hooks.event_occurs (xt_cb_hooks):
+ * the last one kept in xt_cb_event (the one before freed), counted in
+ * xt_cb_events, its arrival time (now_ms) in xt_cb_t. */
+static XT_UNUSED libxl_event *xt_cb_event;
+static XT_UNUSED int xt_cb_events;
+static XT_UNUSED double xt_cb_t;
+
+static XT_UNUSED void xt_cb_event_occurs(void *user, libxl_event *ev)
+{
+    (void)user;
+    xt_cb_events++;
+    xt_cb_t = now_ms();
+    if (xt_cb_event) libxl_event_free(NULL, xt_cb_event);
+    xt_cb_event = ev;
+}
+
+static XT_UNUSED const libxl_event_hooks xt_cb_hooks = {
+    .event_occurs_mask = LIBXL_EVENTMASK_ALL,
+    .event_occurs = xt_cb_event_occurs,
+    .disaster = xt_disaster,
+};
+
+/* Completions of operations whose ao_how names xt_op_done: counted in
+ * xt_done, the last rc in xt_done_rc, its time (now_ms) in xt_done_t. */
+static XT_UNUSED int xt_done;
+static XT_UNUSED int xt_done_rc;
+static XT_UNUSED double xt_done_t;
+
+static XT_UNUSED void xt_op_done(libxl_ctx *ctx, int rc, void *for_callback)
+{
+    (void)ctx; (void)for_callback;
+    xt_done++;
+    xt_done_rc = rc;
+    xt_done_t = now_ms();
+}
+
 /* A ctx with the disaster hook registered (all events still go to the
  * queue, event_occurs is NULL).  NULL (and a failed case) on error. */
 static XT_UNUSED libxl_ctx *xt_ctx(xentoollog_logger *lg)
