@@ -151,12 +151,9 @@ impl Egc<'_> {
         if revents == 0 {
             return false;
         }
-        let verified = self.s().fds.get(ev).is_some_and(|e| e.verified);
-        if revents & sys::POLLNVAL == 0 {
-            if !verified {
-                self.st().fds.mark_verified(ev);
-            }
-        } else if verified {
+        // POLLNVAL for a registration not yet settled (see
+        // `ev_fd_register_fn_unverified`) is a bad argument, not a finding.
+        if revents & sys::POLLNVAL != 0 && self.s().fds.get(ev).is_some_and(|e| e.verified) {
             self.interest_finding(crate::reg::poller::interest::Finding { fd, what: "is not open (POLLNVAL): closed while registered" });
         }
         self.fd_run(ev, fd, events, revents)

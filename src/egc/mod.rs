@@ -202,7 +202,12 @@ impl<'c> Egc<'c> {
                  libxl_event.h forbids calling libxl from those"
             ));
         }
-        Egc { ctx, guard, outer: true, foreign: 0, attached: None, fresh: false, app_set_made: false }
+        Egc::with_guard(ctx, guard, true, 0)
+    }
+
+    /// The one constructor: an egc holding `guard`'s level.
+    fn with_guard(ctx: &'c Ctx, guard: Guard<'c, State>, outer: bool, foreign: u32) -> Egc<'c> {
+        Egc { ctx, guard, outer, foreign, attached: None, fresh: false, app_set_made: false }
     }
 
     /// An egc for code already inside the library (libxl's internal C
@@ -211,7 +216,7 @@ impl<'c> Egc<'c> {
     /// holds that a sleep must release too (0 unless the entry point is
     /// one libxl calls with the ctx "locked exactly once").
     pub fn nested(ctx: &'c Ctx, foreign: u32) -> Egc<'c> {
-        Egc { ctx, guard: ctx.state.lock().guard(), outer: false, foreign, attached: None, fresh: false, app_set_made: false }
+        Egc::with_guard(ctx, ctx.state.lock().guard(), false, foreign)
     }
 
     /// The ctx's state, to change. A borrow of this egc: it cannot be held
@@ -326,7 +331,7 @@ impl<'c> Egc<'c> {
     /// lock, application calls without, each one's bookkeeping under a new
     /// outer egc (whose own drop runs what that queued).
     pub fn run_deferred(ctx: &Ctx) {
-        let e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false, app_set_made: false };
+        let e = Egc::with_guard(ctx, ctx.state.lock().guard(), true, 0);
         drop(e);
     }
 }
@@ -381,7 +386,7 @@ fn run_app_calls(ctx: &Ctx, calls: Vec<AppCall>) {
     for AppCall { run, then } in calls {
         run();
         if !matches!(then, After::Nothing) {
-            let mut e = Egc { ctx, guard: ctx.state.lock().guard(), outer: true, foreign: 0, attached: None, fresh: false, app_set_made: false };
+            let mut e = Egc::with_guard(ctx, ctx.state.lock().guard(), true, 0);
             e.after_app_call(then);
         }
     }

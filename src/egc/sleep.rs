@@ -136,9 +136,7 @@ impl Egc<'_> {
         // Idle for a whole audit period: poll the same set again, which
         // reports any fd closed meanwhile as POLLNVAL (the kernel does not
         // wake a sleeper when one of its fds is closed).
-        self.st().pollers.set_sleeping(pid, true);
-        let epoch = self.ctx.state.epoch();
-        let r = self.unlocked(|| {
+        let (r, fresh) = self.sleep_on(pid, || {
             match look(&mut fds, timeout) {
                 Ok(0) => {}
                 other => return other,
@@ -151,8 +149,6 @@ impl Egc<'_> {
                 }
             }
         });
-        let fresh = self.ctx.state.epoch() == epoch;
-        self.st().pollers.set_sleeping(pid, false);
         let result = self.sleep_result(r.map(|_| ()));
         if result.is_ok() {
             self.fresh = fresh;
@@ -196,9 +192,8 @@ impl Egc<'_> {
         loop {
             // fds found closed are reported now: look, but do not sleep.
             let (slice, capped) = if closed.is_empty() { sleep_slice(timeout, start, audit) } else { (0, false) };
-            self.st().pollers.set_sleeping(pid, true);
-            let epoch = self.ctx.state.epoch();
-            let slept = self.unlocked(|| -> io::Result<usize> {
+            let slept;
+            (slept, fresh) = self.sleep_on(pid, || -> io::Result<usize> {
                 let n = if slice != 0 && set.len() == 2 {
                     // The first look asks the instance itself: when an fd
                     // is ready, that is the turn's only syscall. Nothing
@@ -222,8 +217,6 @@ impl Egc<'_> {
                 }
                 Ok(n)
             });
-            fresh = self.ctx.state.epoch() == epoch;
-            self.st().pollers.set_sleeping(pid, false);
             match slept {
                 Ok(0) if capped => {
                     closed = self.idle_audit();
@@ -281,6 +274,19 @@ impl Egc<'_> {
         self.interest_found(found);
     }
 
+
+    /// Sleeps on poller `pid`'s set, just made: marks the poller sleeping
+    /// (only a sleeping poller is woken, see `poller`), runs `f` with the
+    /// lock released, and says whether the results are fresh: nobody took
+    /// the lock meanwhile (the lock's epoch, see `fd`).
+    fn sleep_on<R>(&mut self, pid: PollerId, f: impl FnOnce() -> R) -> (R, bool) {
+        self.st().pollers.set_sleeping(pid, true);
+        let epoch = self.ctx.state.epoch();
+        let r = self.unlocked(f);
+        let fresh = self.ctx.state.epoch() == epoch;
+        self.st().pollers.set_sleeping(pid, false);
+        (r, fresh)
+    }
 
     /// Maps the result of a sleep: EINTR is an empty turn.
     fn sleep_result(&mut self, r: io::Result<()>) -> Result<(), Rc> {
