@@ -221,31 +221,9 @@ impl<T> Slab<T> {
     }
 }
 
-/// Makes room for `more` items in `v`, growing it by a quarter at a time
-/// (at least 64 items) rather than doubling: the registries' dense arrays
-/// are per-registration memory, and doubling leaves up to half of them
-/// unused (a quarter keeps the amortised copying linear).
-pub fn grow_gently<T>(v: &mut Vec<T>, more: usize) {
-    let need = v.len() + more;
-    if need > v.capacity() {
-        let target = need.max(v.capacity() + v.capacity() / 4).max(64);
-        v.reserve_exact(target - v.len());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gentle_growth_leaves_at_most_a_quarter_unused() {
-        let mut v: Vec<u64> = Vec::new();
-        for i in 0..100_000u64 {
-            grow_gently(&mut v, 1);
-            v.push(i);
-            assert!(v.capacity() <= (v.len() + v.len() / 4).max(64), "len {} capacity {}", v.len(), v.capacity());
-        }
-    }
 
     #[test]
     fn stale_token_after_slot_reuse_is_ignored() {

@@ -22,8 +22,8 @@ pub struct FdEntry<H> {
     pub events: i16,
     /// The fd is known to have been open when registered: false for a
     /// registration made without that check ([`FdRegistry::mark_unverified`])
-    /// until a poll result shows the fd open; a `POLLNVAL` before that is
-    /// a bad argument, not an fd closed while registered.
+    /// until the first poll of a set holding it is done; a `POLLNVAL` from
+    /// that poll is a bad argument, not an fd closed while registered.
     pub verified: bool,
     /// Index in the registry's dense poll set (`NOT_DENSE` if events are 0).
     dense: u32,
@@ -131,7 +131,8 @@ impl<H> FdRegistry<H> {
         std::mem::take(&mut self.unverified)
     }
 
-    /// A poll result showed the fd of `ev` open.
+    /// The first poll of a set holding `ev` is done: a `POLLNVAL` from now
+    /// on means its fd was closed while registered.
     pub fn mark_verified(&mut self, ev: EvFd) {
         if let Some(e) = self.slab.get_mut(ev) {
             e.verified = true;
@@ -175,8 +176,8 @@ impl<H> FdRegistry<H> {
 
     fn dense_add(&mut self, ev: EvFd, fd: i32, events: i16) {
         let idx = u32::try_from(self.dense.len()).expect("fewer than 2^32 registrations");
-        crate::token::grow_gently(&mut self.dense, 1);
-        crate::token::grow_gently(&mut self.dense_owner, 1);
+        super::grow_gently(&mut self.dense, 1);
+        super::grow_gently(&mut self.dense_owner, 1);
         self.dense.push(sys::pollfd(fd, events));
         self.dense_owner.push(ev.index() as u32);
         if let Some(e) = self.slab.get_mut(ev) {

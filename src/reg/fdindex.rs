@@ -143,7 +143,7 @@ impl FdIndex {
         if let Some(i) = direct_index(fd) {
             if self.direct.len() <= i {
                 let more = i + 1 - self.direct.len();
-                crate::token::grow_gently(&mut self.direct, more);
+                super::grow_gently(&mut self.direct, more);
                 self.direct.resize(i + 1, None);
             }
             if let Some(first) = self.direct[i].take() {

@@ -23,14 +23,6 @@ impl<T: Copy + PartialEq> Few<T> {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.as_slice().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Few::Zero)
-    }
-
     /// Appends `t` (the newest).
     pub fn push(&mut self, t: T) {
         *self = match std::mem::take(self) {
@@ -89,7 +81,7 @@ mod tests {
     #[test]
     fn few_keeps_order_and_goes_back_inline() {
         let mut f = Few::default();
-        assert!(f.is_empty());
+        assert_eq!(f, Few::Zero);
         f.push(1u32);
         assert_eq!(f, Few::One(1));
         f.push(2);
